@@ -1,0 +1,136 @@
+r"""Exact variances of the estimators on the Gaussian problems, by Gauss-Hermite quadrature.
+
+Every quantity is an expectation over one coordinate :math:`x = \mu + \sigma\epsilon`,
+:math:`\epsilon \sim N(0,1)`, of smooth functions of :math:`\epsilon` (exact for polynomial costs,
+accurate to float64 round-off for the cosine and exp costs with the default 160 nodes). The cost
+is :math:`f = \sum_j f_1(x_j)` and all coordinates share :math:`\mu, \sigma`, so one coordinate's
+moments give every coordinate's, and a parameter tensor's variance is ``dim`` times one
+coordinate's. With the score :math:`s` of one coordinate (:math:`\epsilon/\sigma` for the mean,
+:math:`(\epsilon^2-1)/\sigma` for the scale) and :math:`F_1 = E f`, :math:`F_2 = E f^2`,
+:math:`A = E[f^2 s^2]`, :math:`B = E[f s^2]`, :math:`C = E[s^2]`, :math:`g = E[f s]`:
+
+* score function, constant baseline :math:`b` (0 for none): :math:`(A - 2bB + b^2C - g^2)/N`;
+* baseline independent of the samples with mean :math:`\bar b` and second moment :math:`\overline{b^2}`
+  (EMA over earlier replicates): :math:`(A - 2\bar bB + \overline{b^2}C - g^2)/N`;
+* leave-one-out: :math:`(A-g^2)/N + [F_2C + g^2 + (N-2)CF_1^2]/(N(N-1)) - 2BF_1/N`;
+* reparameterization: :math:`\mathrm{Var}[f_1'(x)]/N` (mean), :math:`\mathrm{Var}[f_1'(x)\epsilon]/N` (scale).
+
+The derivations are in ``tests/test_exact_variance.py`` beside the hand-derived closed forms for the
+quadratic cost that check this module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .problems.gaussian import GaussianProblem
+
+
+def gauss_hermite(n_nodes: int = 160) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights with ``E[h(eps)] = sum w_i h(x_i)`` for ``eps ~ N(0, 1)`` (float64)."""
+    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    return torch.from_numpy(x), torch.from_numpy(w / math.sqrt(2 * math.pi))
+
+
+class GaussianMoments:
+    """The one-coordinate moments of a Gaussian problem that the variance formulas need."""
+
+    def __init__(self, problem: GaussianProblem, n_nodes: int = 160):
+        eps, w = gauss_hermite(n_nodes)
+        mu, sigma, d = problem.mu, problem.sigma, problem.dim
+        x = (mu + sigma * eps).requires_grad_(True)
+        f1 = problem.f1(x)
+        (df1,) = torch.autograd.grad(f1.sum(), x)
+        f1 = f1.detach()
+        E = lambda h: float((w * h).sum())  # noqa: E731
+        self.dim = d
+        m1, m2 = E(f1), E(f1 * f1)
+        rest1 = (d - 1) * m1  # E of the other coordinates' sum, and its second moment
+        rest2 = (d - 1) * (m2 - m1 * m1) + rest1**2
+        self.F1 = d * m1
+        self.F2 = d * (m2 - m1 * m1) + self.F1**2
+        self.score = {}
+        for name, s in (("mu", eps / sigma), ("sigma", (eps * eps - 1) / sigma)):
+            C = E(s * s)
+            B1, A1 = E(f1 * s * s), E(f1 * f1 * s * s)
+            self.score[name] = dict(
+                g=E(f1 * s), C=C,
+                B=B1 + rest1 * C,
+                A=A1 + 2 * rest1 * B1 + rest2 * C,
+            )
+        self.pathwise = {
+            "mu": E(df1 * df1) - E(df1) ** 2,
+            "sigma": E(df1 * df1 * eps * eps) - E(df1 * eps) ** 2,
+        }
+
+
+def _with_total(per_coordinate: dict[str, float], dim: int) -> dict[str, float]:
+    out = {k: v * dim for k, v in per_coordinate.items()}
+    out["total"] = sum(out.values())
+    return out
+
+
+def ema_baseline_moments(F1: float, var_mean_cost: float, decay: float, n_replicates: int) -> tuple[float, float]:
+    r"""Mean over replicates :math:`r = 0..R-1` of :math:`E[b_r]` and :math:`E[b_r^2]` for the
+    bias-corrected EMA baseline (:math:`b_0 = 0`; for :math:`r \ge 1`, :math:`b_r` is a weighted
+    mean of the earlier replicates' mean costs with weights :math:`\propto d^{r-1-s}`, so
+    :math:`\mathrm{Var}\,b_r = \mathrm{Var}(\bar f)\,(1-d)(1+d^r)/((1+d)(1-d^r))`)."""
+    R = n_replicates
+    r = np.arange(1, R, dtype=np.float64)
+    if decay == 0.0:
+        rho = np.ones_like(r)
+    else:
+        dr = decay**r
+        rho = (1 - decay) * (1 + dr) / ((1 + decay) * (1 - dr))
+    mean_b = F1 * (R - 1) / R
+    mean_b2 = float((F1 * F1 + var_mean_cost * rho).sum()) / R
+    return mean_b, mean_b2
+
+
+def score_function_variance(problem: GaussianProblem, n_samples: int, baseline: str | None = None,
+                            decay: float = 0.9, n_replicates: int | None = None,
+                            constant: float = 0.0, n_nodes: int = 160) -> dict[str, float]:
+    """Exact trace-variance of one estimate per parameter tensor (and ``total``).
+
+    ``baseline``: ``None`` or ``"constant"`` (with ``constant``), ``"loo"``, or ``"ema"`` (with
+    ``decay`` and ``n_replicates``: the average over the replicates the harness runs).
+    """
+    m = GaussianMoments(problem, n_nodes)
+    N = n_samples
+    out = {}
+    for name, s in m.score.items():
+        A, B, C, g = s["A"], s["B"], s["C"], s["g"]
+        if baseline in (None, "constant"):
+            v = (A - 2 * constant * B + constant**2 * C - g * g) / N
+        elif baseline == "ema":
+            if n_replicates is None:
+                raise ValueError("the EMA baseline's variance depends on n_replicates")
+            mb, mb2 = ema_baseline_moments(m.F1, (m.F2 - m.F1**2) / N, decay, n_replicates)
+            v = (A - 2 * mb * B + mb2 * C - g * g) / N
+        elif baseline == "loo":
+            if N < 2:
+                raise ValueError("leave-one-out needs n_samples >= 2")
+            v = (A - g * g) / N + (m.F2 * C + g * g + (N - 2) * C * m.F1**2) / (N * (N - 1)) - 2 * B * m.F1 / N
+        else:
+            raise ValueError(f"unknown baseline {baseline!r}")
+        out[name] = v
+    return _with_total(out, m.dim)
+
+
+def reparameterization_variance(problem: GaussianProblem, n_samples: int, n_nodes: int = 160) -> dict[str, float]:
+    m = GaussianMoments(problem, n_nodes)
+    return _with_total({k: v / n_samples for k, v in m.pathwise.items()}, m.dim)
+
+
+def exact_variance(problem: GaussianProblem, estimator, n_samples: int, n_replicates: int) -> dict[str, float]:
+    """Exact variance of a registered estimator on a Gaussian problem, per parameter and total."""
+    if estimator.name == "score_function":
+        return score_function_variance(problem, n_samples)
+    if estimator.name == "score_function_baseline":
+        return score_function_variance(problem, n_samples, estimator.baseline, estimator.decay, n_replicates)
+    if estimator.name == "reparameterization":
+        return reparameterization_variance(problem, n_samples)
+    raise NotImplementedError(f"no exact variance for {estimator.name}")

@@ -1,0 +1,150 @@
+"""The measuring harness: R independent gradient estimates, batched as a tensor dimension.
+
+For each chunk of replicates, phi gets a leading ``[C]`` dimension as an independent leaf; the C
+surrogates are summed and one backward pass gives the C estimates as rows of ``phi.grad``. They are
+mapped to theta by the Jacobian of ``encode``, taken once (exact, because the cost does not depend
+on theta), and reduced into :class:`bench.statistics.GradientMoments` as they come, so memory stays
+bounded whatever ``n_replicates``. Random numbers come from one generator seeded by ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from estimators import Estimator, Sampler
+from estimators.base import ConfigError
+
+from .problems import Problem
+from .statistics import GradientMoments, Projection
+
+DEFAULT_CHUNK_ELEMENTS = 2**19
+
+
+@dataclass
+class Measurement:
+    rows: list[dict]
+    n_replicates: int
+    n_nonfinite: int
+    seconds: float
+    estimates: torch.Tensor | None = None  # [R, P_theta], only with keep_estimates
+    mean: torch.Tensor | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return "nonfinite" if self.n_nonfinite else "ok"
+
+    @property
+    def message(self) -> str:
+        if not self.n_nonfinite:
+            return ""
+        return (f"{self.n_nonfinite} of {self.n_replicates} estimates had non-finite entries; "
+                f"statistics use the {self.n_replicates - self.n_nonfinite} finite ones")
+
+
+def flat(tensors: dict[str, torch.Tensor], leading: int = 0) -> torch.Tensor:
+    """Concatenate a dict of tensors, keeping ``leading`` leading dimensions."""
+    return torch.cat([v.reshape(*v.shape[:leading], -1) for v in tensors.values()], dim=leading)
+
+
+def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
+    """phi at theta, the Jacobian of encode (``None`` for the identity), and the exact gradient
+    of the objective with respect to phi (``None`` when the problem has no exact value)."""
+    if problem.identity_encode:
+        jac = None
+    else:
+        names = list(theta)
+
+        def encode_flat(*values):
+            return flat(problem.encode(dict(zip(names, values))))
+
+        # One backward pass per phi coordinate (phi is small); torch.func.jacrev gives the same
+        # result but costs about a second on its first call.
+        parts = torch.autograd.functional.jacobian(encode_flat, tuple(theta.values()))
+        jac = torch.cat([p.reshape(p.shape[0], -1) for p in parts], dim=1).detach()
+    with torch.no_grad():
+        phi0 = {k: v.detach() for k, v in problem.encode(theta).items()}
+    exact = None
+    if problem.has_exact:
+        leaves = {k: v.clone().requires_grad_(True) for k, v in phi0.items()}
+        grads = torch.autograd.grad(problem.exact_objective(leaves), list(leaves.values()), allow_unused=True)
+        exact = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(-1) for g, v in zip(grads, leaves.values())]).detach()
+    return phi0, jac, exact
+
+
+def replicate(phi0: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
+    """phi with a leading ``[n]`` replicate dimension, as independent leaves."""
+    return {k: v.expand(n, *v.shape).clone().requires_grad_(True) for k, v in phi0.items()}
+
+
+def check_applicable(problem: Problem, estimator: Estimator, n_samples: int, device, dtype) -> None:
+    theta = problem.init_params(device, dtype)
+    with torch.no_grad():
+        phi = replicate(problem.encode(theta), 1)
+    estimator.check(problem.distribution(phi), n_samples)
+
+
+def chunk_size(problem: Problem, phi0, n_samples: int, chunk_elements: int) -> int:
+    event = problem.distribution(replicate(phi0, 1)).event_shape
+    return max(1, chunk_elements // (n_samples * max(1, math.prod(event))))
+
+
+def measure(
+    problem: Problem,
+    estimator: Estimator,
+    *,
+    n_samples: int,
+    n_replicates: int,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    keep_estimates: bool = False,
+    progress: bool = False,
+) -> Measurement:
+    """Measure ``estimator`` on ``problem``: statistics of ``n_replicates`` independent estimates,
+    each from ``n_samples`` samples, computed in batched chunks."""
+    if n_replicates < 2:
+        raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
+    start = time.perf_counter()
+    theta = problem.init_params(device, dtype)
+    phi0, jac, exact_phi = exact_gradients(problem, theta)
+    estimator.check(problem.distribution(replicate(phi0, 1)), n_samples)
+    projection = Projection({k: v.numel() for k, v in theta.items()}, jac)
+    moments = GradientMoments(projection, device)
+    sampler = Sampler.seeded(seed, device)
+    state = estimator.init_state()
+    C = chunk_size(problem, phi0, n_samples, chunk_elements)
+    kept, n_bad = [], 0
+    n_chunks = math.ceil(n_replicates / C)
+    bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4, leave=False)
+    for lo in range(0, n_replicates, C):
+        c = min(C, n_replicates - lo)
+        phi = replicate(phi0, c)
+        surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
+        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+        G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1) for g, v in zip(grads, phi.values())], 1)
+        finite = torch.isfinite(G).all(1)
+        if not bool(finite.all()):
+            n_bad += int((~finite).sum())
+            G = G[finite]
+        moments.update(G)
+        if keep_estimates:
+            kept.append(projection.to_theta(G.to(torch.float64)).cpu())
+        bar.update(c)
+    bar.close()
+    if device != "cpu" and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    rows = moments.result(exact_phi, dtype)
+    return Measurement(
+        rows=rows,
+        n_replicates=n_replicates,
+        n_nonfinite=n_bad,
+        seconds=time.perf_counter() - start,
+        estimates=torch.cat(kept) if keep_estimates else None,
+        mean=moments.mean_theta().cpu() if moments.count else None,
+    )

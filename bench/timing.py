@@ -1,0 +1,49 @@
+"""Wall-clock latency of one gradient estimate, as a training step would pay it.
+
+One step: encode theta, build the distribution, compute the surrogate, backward to theta. Timed
+with ``torch.utils.benchmark.Timer`` (warm-up, and accelerator synchronisation on CUDA),
+separately from the batched statistics run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.benchmark import Timer
+
+from estimators import Estimator, Sampler
+
+from .problems import Problem
+
+
+@dataclass
+class Latency:
+    median_s: float
+    iqr_s: float
+    n_runs: int
+
+
+def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, device, dtype, seed: int = 0):
+    """A closure computing one estimate (the gradient with respect to theta), with its own stream."""
+    theta = {k: v.requires_grad_(True) for k, v in problem.init_params(device, dtype).items()}
+    params = list(theta.values())
+    sampler = Sampler.seeded(seed, device)
+    state = estimator.init_state()
+
+    def step():
+        phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}
+        surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
+        return torch.autograd.grad(surrogate.sum(), params, allow_unused=True)
+
+    return step
+
+
+def time_one_estimate(problem: Problem, estimator: Estimator, n_samples: int, device, dtype,
+                      min_run_time: float = 0.2, seed: int = 0) -> Latency:
+    step = one_estimate_step(problem, estimator, n_samples, device, dtype, seed)
+    step()  # warm-up
+    m = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()).blocked_autorange(
+        min_run_time=min_run_time
+    )
+    return Latency(median_s=m.median, iqr_s=m.iqr, n_runs=len(m.times))

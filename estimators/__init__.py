@@ -1,0 +1,21 @@
+"""Monte Carlo gradient estimators, one module per family, registered by name.
+
+Every estimator has one signature, ``surrogate(dist, cost, n_samples, sampler, state)``, and
+returns a surrogate loss per replicate whose gradient is the estimate (see :mod:`estimators.base`).
+"""
+
+from . import reparameterization, score_function  # noqa: F401  (registers the estimators)
+from .base import ConfigError, Estimator, NotApplicable, capabilities
+from .registry import ESTIMATORS, make_estimator, register
+from .sampling import Sampler
+
+__all__ = [
+    "ConfigError",
+    "ESTIMATORS",
+    "Estimator",
+    "NotApplicable",
+    "Sampler",
+    "capabilities",
+    "make_estimator",
+    "register",
+]

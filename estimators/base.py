@@ -1,0 +1,99 @@
+"""The estimator interface, the capabilities a distribution offers, and the two errors.
+
+An estimator turns ``(distribution, cost, n_samples)`` into a *surrogate loss*, one value per
+replicate, whose gradient with respect to the distribution's parameters is the gradient estimate.
+It never sees the problem, only the distribution and the cost, so it runs on every problem whose
+distribution offers the capabilities it declares in ``requires``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import distributions as D
+
+Cost = Callable[[torch.Tensor], torch.Tensor]
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message names the key and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+class NotApplicable(ValueError):
+    """The estimator does not apply to this distribution (a clear reason, never a silent run)."""
+
+
+def base_distribution(dist: D.Distribution) -> D.Distribution:
+    """The distribution under any ``Independent`` wrappers."""
+    while isinstance(dist, D.Independent):
+        dist = dist.base_dist
+    return dist
+
+
+_FAMILIES = {D.Normal: "gaussian", D.Bernoulli: "bernoulli", D.Categorical: "categorical"}
+
+
+def capabilities(dist: D.Distribution) -> frozenset[str]:
+    """What a distribution offers to estimators: ``rsample``, ``continuous`` or ``discrete``,
+    and its family name (``gaussian``, ``bernoulli``, ``categorical``) when it is one we know."""
+    caps = {"discrete" if dist.support.is_discrete else "continuous"}
+    if dist.has_rsample:
+        caps.add("rsample")
+    family = _FAMILIES.get(type(base_distribution(dist)))
+    if family:
+        caps.add(family)
+    return frozenset(caps)
+
+
+class Estimator:
+    """Base class: one signature for every estimator.
+
+    Subclasses set ``name``, ``requires`` (capabilities the distribution must offer),
+    ``evals_per_sample`` (evaluations of the cost behind one sample) and ``min_samples``, and
+    implement :meth:`surrogate`.
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[frozenset[str]] = frozenset()
+    evals_per_sample: ClassVar[int] = 1
+    min_samples: ClassVar[int] = 1
+
+    def options(self) -> dict[str, Any]:
+        """The options that distinguish this estimator's jobs (written to results)."""
+        return {}
+
+    def check(self, dist: D.Distribution, n_samples: int) -> None:
+        """Raise :class:`NotApplicable` or :class:`ConfigError` if this run cannot be done."""
+        missing = self.requires - capabilities(dist)
+        if missing:
+            raise NotApplicable(
+                f"{self.name} needs {', '.join(sorted(missing))}; "
+                f"{type(base_distribution(dist)).__name__} offers {', '.join(sorted(capabilities(dist)))}"
+            )
+        if n_samples < self.min_samples:
+            raise ConfigError("n_samples", n_samples, f"{self.describe()} needs n_samples >= {self.min_samples}")
+
+    def describe(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options().items())
+        return f"{self.name}({opts})" if opts else self.name
+
+    def evals_per_estimate(self, n_samples: int) -> int:
+        return self.evals_per_sample * n_samples
+
+    def init_state(self) -> Any:
+        """State carried from one estimate to the next (an EMA baseline); ``None`` if stateless."""
+        return None
+
+    def surrogate(self, dist: D.Distribution, cost: Cost, n_samples: int, sampler, state: Any) -> torch.Tensor:
+        """Surrogate loss with one entry per replicate (the distribution's leading batch dimension).
+
+        ``sampler`` (:class:`estimators.sampling.Sampler`) draws from the job's random stream, so
+        estimators that share a seed see the same samples. ``state`` is what :meth:`init_state`
+        returned and is updated in place; replicates are consecutive steps, in order.
+        """
+        raise NotImplementedError
