@@ -1,8 +1,11 @@
-r"""Exact variances of the estimators on the Gaussian problems, by Gauss-Hermite quadrature.
+r"""Exact variances of the estimators on the Gaussian problems, by numerical integration.
 
 Every quantity is an expectation over one coordinate :math:`x = \mu + \sigma\epsilon`,
-:math:`\epsilon \sim N(0,1)`, of smooth functions of :math:`\epsilon` (exact for polynomial costs,
-accurate to float64 round-off for the cosine and exp costs with the default 160 nodes). The cost
+:math:`\epsilon \sim N(0,1)`, of smooth functions of :math:`\epsilon`. The default rule is the
+trapezoid rule on :math:`2^{15}+1` points over :math:`[-14, 14]`, spectrally accurate for smooth
+integrands with Gaussian tails: absolute errors below 1e-16 on the closed-form objectives for
+``k`` up to 50 and ``sigma`` up to 2, where Gauss-Hermite with 160 nodes fails (a narrow
+``exp(-k x^2)`` or a fast ``cos(k x)``: errors of 1e-2 and worse). The cost
 is :math:`f = \sum_j f_1(x_j)` and all coordinates share :math:`\mu, \sigma`, so one coordinate's
 moments give every coordinate's, and a parameter tensor's variance is ``dim`` times one
 coordinate's. With the score :math:`s` of one coordinate (:math:`\epsilon/\sigma` for the mean,
@@ -29,8 +32,20 @@ import torch
 from .problems.gaussian import GaussianProblem
 
 
-def gauss_hermite(n_nodes: int = 160) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights with ``E[h(eps)] = sum w_i h(x_i)`` for ``eps ~ N(0, 1)`` (float64)."""
+Rule = tuple[torch.Tensor, torch.Tensor]
+
+
+def normal_rule(n_points: int = 2**15 + 1, half_width: float = 14.0) -> Rule:
+    """Nodes and weights with ``E[h(eps)] ~= sum w_i h(x_i)`` for ``eps ~ N(0, 1)`` (float64):
+    the trapezoid rule on a uniform grid."""
+    x = torch.linspace(-half_width, half_width, n_points, dtype=torch.float64)
+    w = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) * (x[1] - x[0])
+    return x, w
+
+
+def gauss_hermite(n_nodes: int) -> Rule:
+    """Gauss-Hermite nodes and weights for ``eps ~ N(0, 1)``: exact for polynomials of degree
+    below ``2 n_nodes``; used by the tests to enumerate small product rules."""
     x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
     return torch.from_numpy(x), torch.from_numpy(w / math.sqrt(2 * math.pi))
 
@@ -38,8 +53,8 @@ def gauss_hermite(n_nodes: int = 160) -> tuple[torch.Tensor, torch.Tensor]:
 class GaussianMoments:
     """The one-coordinate moments of a Gaussian problem that the variance formulas need."""
 
-    def __init__(self, problem: GaussianProblem, n_nodes: int = 160):
-        eps, w = gauss_hermite(n_nodes)
+    def __init__(self, problem: GaussianProblem, rule: Rule | None = None):
+        eps, w = rule if rule is not None else normal_rule()
         mu, sigma, d = problem.mu, problem.sigma, problem.dim
         x = (mu + sigma * eps).requires_grad_(True)
         f1 = problem.f1(x)
@@ -92,13 +107,13 @@ def ema_baseline_moments(F1: float, var_mean_cost: float, decay: float, n_replic
 
 def score_function_variance(problem: GaussianProblem, n_samples: int, baseline: str | None = None,
                             decay: float = 0.9, n_replicates: int | None = None,
-                            constant: float = 0.0, n_nodes: int = 160) -> dict[str, float]:
+                            constant: float = 0.0, rule: Rule | None = None) -> dict[str, float]:
     """Exact trace-variance of one estimate per parameter tensor (and ``total``).
 
     ``baseline``: ``None`` or ``"constant"`` (with ``constant``), ``"loo"``, or ``"ema"`` (with
     ``decay`` and ``n_replicates``: the average over the replicates the harness runs).
     """
-    m = GaussianMoments(problem, n_nodes)
+    m = GaussianMoments(problem, rule)
     N = n_samples
     out = {}
     for name, s in m.score.items():
@@ -120,8 +135,8 @@ def score_function_variance(problem: GaussianProblem, n_samples: int, baseline: 
     return _with_total(out, m.dim)
 
 
-def reparameterization_variance(problem: GaussianProblem, n_samples: int, n_nodes: int = 160) -> dict[str, float]:
-    m = GaussianMoments(problem, n_nodes)
+def reparameterization_variance(problem: GaussianProblem, n_samples: int, rule: Rule | None = None) -> dict[str, float]:
+    m = GaussianMoments(problem, rule)
     return _with_total({k: v / n_samples for k, v in m.pathwise.items()}, m.dim)
 
 

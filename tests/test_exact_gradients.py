@@ -1,0 +1,61 @@
+"""Exact gradients (autograd of the closed-form objective) against finite differences, and the
+closed-form objectives against quadrature."""
+
+import pytest
+import torch
+
+from bench.exact_variance import normal_rule
+from bench.harness import exact_gradients, flat
+from bench.problems import make_problem
+
+
+def finite_difference(fn, theta: dict[str, torch.Tensor], h=1e-6):
+    grads = {}
+    for name, value in theta.items():
+        g = torch.zeros_like(value)
+        for i in range(value.numel()):
+            plus = {k: v.clone() for k, v in theta.items()}
+            minus = {k: v.clone() for k, v in theta.items()}
+            plus[name].view(-1)[i] += h
+            minus[name].view(-1)[i] -= h
+            g.view(-1)[i] = (fn(plus) - fn(minus)) / (2 * h)
+        grads[name] = g
+    return flat(grads)
+
+
+@pytest.mark.parametrize("name,opts", [
+    ("gaussian_quadratic", {}), ("gaussian_quadratic", {"mu": -0.4, "sigma": 2.5, "k": 0.5, "dim": 3}),
+    ("gaussian_cosine", {}), ("gaussian_cosine", {"mu": 0.3, "sigma": 0.7, "k": 2.0, "dim": 2}),
+    ("gaussian_exp", {}), ("gaussian_exp", {"mu": -1.5, "sigma": 0.4, "k": 3.0, "dim": 2}),
+    ("policy_mlp", {}), ("policy_mlp", {"x": -0.5, "y": 1.0, "init_seed": 3}),
+])
+def test_exact_gradient_matches_finite_differences(name, opts):
+    problem = make_problem(name, opts)
+    theta = problem.init_params("cpu", torch.float64)
+    _, jac, exact_phi = exact_gradients(problem, theta)
+    exact_theta = exact_phi if jac is None else exact_phi @ jac.double()
+
+    def objective(t):
+        with torch.no_grad():
+            return float(problem.exact_objective(problem.encode(t)))
+
+    torch.testing.assert_close(exact_theta, finite_difference(objective, theta), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["gaussian_quadratic", "gaussian_cosine", "gaussian_exp"])
+@pytest.mark.parametrize("k,sigma", [(2.0, 1.7), (20.0, 2.0), (0.5, 0.3), (-0.1, 1.0)])
+def test_closed_form_objective_matches_quadrature(name, k, sigma):
+    p = make_problem(name, {"mu": 0.2, "sigma": sigma, "k": k})
+    eps, w = normal_rule()
+    by_quadrature = float((w * p.f1(p.mu + p.sigma * eps)).sum())
+    closed = float(p.expected_f1(torch.tensor(p.mu, dtype=torch.float64), torch.tensor(p.sigma, dtype=torch.float64)))
+    assert closed == pytest.approx(by_quadrature, rel=1e-12, abs=1e-14)
+
+
+def test_policy_exact_objective_matches_monte_carlo():
+    """E[-(y-a)^2] = -((y-mu)^2 + std^2): check against a large sample."""
+    p = make_problem("policy_mlp")
+    phi = p.encode(p.init_params("cpu", torch.float64))
+    a = torch.distributions.Normal(phi["mu"], phi["std"]).sample((2_000_000,))
+    f = p.cost(a)
+    assert abs(float(f.mean() - p.exact_objective(phi))) < 4 * float(f.std()) / 2_000_000**0.5
