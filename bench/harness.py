@@ -127,14 +127,15 @@ def measure(
         phi = replicate(phi0, c)
         surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
         grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
-        G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1) for g, v in zip(grads, phi.values())], 1)
-        finite = torch.isfinite(G).all(1)
-        if not bool(finite.all()):
+        # One column per replicate: [P_phi, c] (see GradientMoments.update).
+        G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T for g, v in zip(grads, phi.values())], 0)
+        if not bool(torch.isfinite(G.sum())):  # fast path; the sum can overflow, so then look closer
+            finite = torch.isfinite(G).all(0)
             n_bad += int((~finite).sum())
-            G = G[finite]
+            G = G[:, finite]
         moments.update(G)
         if keep_estimates:
-            kept.append(projection.to_theta(G.to(torch.float64)).cpu())
+            kept.append(projection.to_theta(G.T.to(torch.float64)).cpu())
         bar.update(c)
     bar.close()
     if device != "cpu" and torch.device(device).type == "cuda":

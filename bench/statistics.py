@@ -4,9 +4,12 @@ Estimates arrive in chunks as rows of a ``[C, P_phi]`` matrix of gradients with 
 distribution parameters phi. A :class:`Projection` maps them to the problem's parameters theta
 (``g_theta = J^T g_phi``, exact because the cost does not depend on theta), and groups theta's
 coordinates into result rows (one per parameter tensor, plus ``total``). :class:`GradientMoments`
-reduces as it goes (float64 sums of shifted first and second moments, and of each row's squared
-norm, its square and its product with the estimate), so the ``R x P`` matrix of estimates is never
-kept. The shift is the first chunk's mean, which keeps the sums free of cancellation.
+reduces as it goes, in float64, so the ``R x P`` matrix of estimates is never kept. With
+``d = g - shift`` (the shift is the first chunk's mean, which keeps the sums free of
+cancellation), a row's squared norm per replicate is linear in a few features ``e`` of ``d``
+(``d*d`` for the identity Jacobian, ``vec(d d^T)`` otherwise). When there are few features, two
+Gram matrices per chunk (``e^T e`` and ``e^T d``) give every row's sums at once; otherwise each
+row's squared norms are formed per replicate.
 
 For a row with ``K = J_t J_t^T`` and ``d = g - shift``, the per-replicate squared norm is
 ``q = d^T K d``. Then, with ``mu = mean(d)``:
@@ -32,6 +35,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
+import numpy as np
 import torch
 
 SIGNIFICANCE_LEVEL = 0.001
@@ -57,11 +61,10 @@ class Projection:
         self.n_theta = start
         self.n_phi = start if self.J is None else self.J.shape[0]
         if self.J is None:
-            self._K = []
-            for row in self.rows:
-                mask = torch.zeros(start, dtype=torch.float64)
-                mask[row.cols] = 1.0
-                self._K.append(mask)
+            self.row_masks = torch.zeros(start, len(self.rows), dtype=torch.float64)
+            for t, row in enumerate(self.rows):
+                self.row_masks[row.cols, t] = 1.0
+            self._K = list(self.row_masks.T)
         else:
             self._K = [self.J[:, r.cols] @ self.J[:, r.cols].T for r in self.rows]
 
@@ -72,16 +75,15 @@ class Projection:
     def to(self, device):
         if self.J is not None:
             self.J = self.J.to(device)
+        else:
+            self.row_masks = self.row_masks.to(device)
         self._K = [k.to(device) for k in self._K]
         return self
 
     def quad(self, d: torch.Tensor, t: int) -> torch.Tensor:
-        """``d_r^T K_t d_r`` for every row ``d_r`` of ``d``."""
+        """``d_r^T K_t d_r`` for every column ``d_r`` of ``d`` (``[P_phi, C]``)."""
         K = self._K[t]
-        return ((d @ K) * d).sum(1) if self.full else (d * d) @ K
-
-    def K(self, v: torch.Tensor, t: int) -> torch.Tensor:
-        return self._K[t] @ v if self.full else self._K[t] * v
+        return ((K @ d) * d).sum(0) if self.full else K @ (d * d)
 
     def to_theta(self, v: torch.Tensor) -> torch.Tensor:
         """``J^T v`` for a vector or the rows of a matrix."""
@@ -89,19 +91,13 @@ class Projection:
             return v
         return v @ self.J
 
-    def theta_variances(self, cov: torch.Tensor) -> torch.Tensor:
-        """Diagonal of ``J^T Cov J`` (``cov`` is the diagonal itself in identity mode)."""
-        if not self.full:
-            return cov
-        JT = self.J.T
-        return ((JT @ cov) * JT).sum(1)
-
-    def quadratic_form(self, w: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
-        return w @ cov @ w if self.full else (w * w * cov).sum()
-
 
 class GradientMoments:
     """Accumulates chunks of phi-space estimates; :meth:`result` gives one dict per row."""
+
+    # Up to this many features per replicate, accumulate their Gram matrices (two matmuls per
+    # chunk); beyond it, form each row's squared norms per replicate instead.
+    MAX_GRAM_FEATURES = 16
 
     def __init__(self, projection: Projection, device):
         self.p = projection.to(device)
@@ -110,69 +106,114 @@ class GradientMoments:
         self.count = 0
         self.shift: torch.Tensor | None = None
         self.S1 = torch.zeros(P, **f64)
-        self.S2 = torch.zeros((P, P) if projection.full else P, **f64)
+        # Features e of a replicate: d*d (identity) or vec(d d^T) (Jacobian); q_t = e . W[:, t].
+        n_features = P * P if projection.full else P
+        self.gram = n_features <= self.MAX_GRAM_FEATURES
+        if projection.full:
+            self.W = torch.stack([k.reshape(-1) for k in projection._K], 1).to(**f64)
+        else:
+            self.W = projection.row_masks.to(**f64)
+        self.Se = torch.zeros((P, P) if projection.full and not self.gram else n_features, **f64)
         n_rows = len(projection.rows)
-        self.Q1 = torch.zeros(n_rows, **f64)
-        self.Q2 = torch.zeros(n_rows, **f64)
-        self.QD = torch.zeros(n_rows, P, **f64)
+        if self.gram:
+            self.E4 = torch.zeros(n_features, n_features, **f64)
+            self.E3 = torch.zeros(n_features, P, **f64)
+        else:
+            self.Q2 = torch.zeros(n_rows, **f64)
+            self.QD = torch.zeros(n_rows, P, **f64)
 
     def update(self, G: torch.Tensor) -> None:
-        G = G.to(torch.float64)
-        if G.shape[0] == 0:
+        """Add a chunk of estimates, one per *column* of ``G`` (``[P_phi, C]``): reductions along
+        contiguous rows are several times faster than along the columns of ``[C, P_phi]``."""
+        if G.shape[1] == 0:
             return
+        G = G.to(torch.float64)
         if self.shift is None:
-            self.shift = G.mean(0)
-        d = G - self.shift
-        self.count += G.shape[0]
-        self.S1 += d.sum(0)
-        self.S2 += d.T @ d if self.p.full else (d * d).sum(0)
-        for t in range(len(self.p.rows)):
-            q = self.p.quad(d, t)
-            self.Q1[t] += q.sum()
-            self.Q2[t] += q @ q
-            self.QD[t] += q @ d
+            self.shift = G.mean(1)
+        d = G - self.shift[:, None]
+        self.count += G.shape[1]
+        self.S1 += d.sum(1)
+        if self.gram:
+            e = (d[:, None, :] * d[None, :, :]).reshape(-1, d.shape[1]) if self.p.full else d * d
+            self.Se += e.sum(1)
+            self.E4 += e @ e.T
+            self.E3 += e @ d.T
+            return
+        if self.p.full:
+            self.Se += d @ d.T
+            Q = torch.stack([self.p.quad(d, t) for t in range(len(self.p.rows))])
+        else:
+            e = d * d
+            self.Se += e.sum(1)
+            Q = self.W.T @ e
+        self.Q2 += (Q * Q).sum(1)
+        self.QD += Q @ d.T
+
+    def _row_sums(self):
+        """Per row: sum of q, sum of q^2, sum of q d (over all replicates so far), and sum d d^T."""
+        S2 = self.Se.reshape(self.p.n_phi, self.p.n_phi) if self.p.full else self.Se
+        Q1 = self.Se.reshape(-1) @ self.W
+        if self.gram:
+            Q2 = ((self.E4 @ self.W) * self.W).sum(0)
+            QD = self.W.T @ self.E3
+        else:
+            Q2, QD = self.Q2, self.QD
+        return Q1, Q2, QD, S2
 
     def result(self, exact_phi: torch.Tensor | None, dtype: torch.dtype) -> list[dict]:
+        """One dict per row. The arithmetic is on small arrays, so it runs in numpy (float64)."""
         R = self.count
         nan = float("nan")
         if R < 2:
             return [dict(param=row.name, dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
                          bias_significant=None, mse=nan, true_grad_norm=nan) for row in self.p.rows]
-        mu = self.S1 / R
-        cov = self.S2 / R - (torch.outer(mu, mu) if self.p.full else mu * mu)  # Cov(d), 1/R normalised
-        cov_unbiased = cov * (R / (R - 1))
-        mean_phi = self.shift + mu
-        theta_var = self.p.theta_variances(cov_unbiased)
+        Q1, Q2, QD, S2 = (x.cpu().numpy() for x in self._row_sums())
+        S1, shift = self.S1.cpu().numpy(), self.shift.cpu().numpy()
+        full = self.p.full
+        Ks = [k.cpu().numpy() for k in self.p._K]
+        J = self.p.J.cpu().numpy() if full else None
+
+        def K(t, v):
+            return Ks[t] @ v if full else Ks[t] * v
+
+        def to_theta(v):
+            return v @ J if full else v
+
+        mu = S1 / R
+        cov = S2 / R - (np.outer(mu, mu) if full else mu * mu)  # Cov(d), 1/R normalised
+        theta_var = ((J.T @ cov) * J.T).sum(1) if full else cov
+        theta_var = theta_var * (R / (R - 1))
         if exact_phi is not None:
-            exact_phi = exact_phi.to(torch.float64)
-            delta = mean_phi - exact_phi
-            bias_theta = self.p.to_theta(delta)
-            exact_theta = self.p.to_theta(exact_phi)
-            offset = self.shift - exact_phi  # e = d + offset is the error of an estimate
+            exact = exact_phi.detach().cpu().double().numpy()
+            bias_theta = to_theta(shift + mu - exact)
+            exact_theta = to_theta(exact)
+            offset = shift - exact  # e = d + offset is the error of an estimate
         rows = []
         for t, row in enumerate(self.p.rows):
-            Kmu = self.p.K(mu, t)
-            variance = (self.Q1[t] - R * (mu @ Kmu)) / (R - 1)
-            var_q = self.Q2[t] / R - (self.Q1[t] / R) ** 2
-            cross = self.QD[t] / R - (self.Q1[t] / R) * mu
-            infl = var_q - 4 * (Kmu @ cross) + 4 * self.p.quadratic_form(Kmu, cov)
+            cols = row.cols.numpy()
+            Kmu = K(t, mu)
+            variance = (Q1[t] - R * (mu @ Kmu)) / (R - 1)
+            var_q = Q2[t] / R - (Q1[t] / R) ** 2
+            cross = QD[t] / R - (Q1[t] / R) * mu
+            quad = Kmu @ cov @ Kmu if full else (Kmu * Kmu * cov).sum()
+            infl = var_q - 4 * (Kmu @ cross) + 4 * quad
             out = dict(
                 param=row.name,
-                dim=len(row.cols),
+                dim=len(cols),
                 variance=float(variance),
                 variance_se=math.sqrt(max(float(infl), 0.0) / R),
                 bias=nan, bias_se=nan, bias_significant=None, mse=nan, true_grad_norm=nan,
             )
             if exact_phi is not None:
-                b = bias_theta[row.cols]
-                Koff = self.p.K(offset, t)
-                mse = (self.Q1[t] + 2 * (Koff @ self.S1) + R * (offset @ Koff)) / R
+                b = bias_theta[cols]
+                Koff = K(t, offset)
+                mse = (Q1[t] + 2 * (Koff @ S1) + R * (offset @ Koff)) / R
                 out.update(
-                    bias=float(b.norm()),
+                    bias=float(np.linalg.norm(b)),
                     bias_se=math.sqrt(max(float(variance), 0.0) / R),
-                    bias_significant=_significant(b, theta_var[row.cols] / R, exact_theta[row.cols], dtype),
+                    bias_significant=_significant(b, theta_var[cols] / R, exact_theta[cols], dtype),
                     mse=float(mse),
-                    true_grad_norm=float(exact_theta[row.cols].norm()),
+                    true_grad_norm=float(np.linalg.norm(exact_theta[cols])),
                 )
             rows.append(out)
         return rows
@@ -181,13 +222,12 @@ class GradientMoments:
         return self.p.to_theta(self.shift + self.S1 / self.count)
 
 
-def _significant(bias: torch.Tensor, var_of_mean: torch.Tensor, exact: torch.Tensor, dtype) -> bool:
+def _significant(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, dtype) -> bool:
     """Bonferroni z-test over the coordinates at family-wise level ``SIGNIFICANCE_LEVEL``."""
-    m = bias.numel()
-    z_crit = NormalDist().inv_cdf(1 - SIGNIFICANCE_LEVEL / (2 * m))
-    se = var_of_mean.clamp_min(0).sqrt()
+    z_crit = NormalDist().inv_cdf(1 - SIGNIFICANCE_LEVEL / (2 * bias.size))
+    se = np.sqrt(np.clip(var_of_mean, 0.0, None))
     noisy = se > 0
-    if bool((bias[noisy].abs() > z_crit * se[noisy]).any()):
+    if bool((np.abs(bias[noisy]) > z_crit * se[noisy]).any()):
         return True
-    tol = math.sqrt(torch.finfo(dtype).eps) * exact[~noisy].abs().clamp_min(1.0)
-    return bool((bias[~noisy].abs() > tol).any())
+    tol = math.sqrt(torch.finfo(dtype).eps) * np.maximum(np.abs(exact[~noisy]), 1.0)
+    return bool((np.abs(bias[~noisy]) > tol).any())

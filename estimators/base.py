@@ -28,6 +28,17 @@ class NotApplicable(ValueError):
     """The estimator does not apply to this distribution (a clear reason, never a silent run)."""
 
 
+def mean_over_samples(values: torch.Tensor) -> torch.Tensor:
+    """Mean over the leading sample dimension. With one sample this is indexing: torch's
+    reduction kernel over a dimension of size 1 costs about four elementwise multiplies."""
+    return values[0] if values.shape[0] == 1 else values.mean(0)
+
+
+def sum_last(values: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dimension (a squeeze when it has size 1, for the same reason)."""
+    return values.squeeze(-1) if values.shape[-1] == 1 else values.sum(-1)
+
+
 def base_distribution(dist: D.Distribution) -> D.Distribution:
     """The distribution under any ``Independent`` wrappers."""
     while isinstance(dist, D.Independent):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Estimator
+from .base import Estimator, mean_over_samples
 from .registry import register
 
 
@@ -22,4 +22,4 @@ class Reparameterization(Estimator):
     requires = frozenset({"rsample"})
 
     def surrogate(self, dist, cost, n_samples, sampler, state):
-        return cost(sampler.rsample(dist, n_samples)).mean(0)
+        return mean_over_samples(cost(sampler.rsample(dist, n_samples)))

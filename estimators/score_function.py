@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import ConfigError, Estimator
+from .base import ConfigError, Estimator, mean_over_samples
 from .registry import register
 
 
@@ -33,7 +33,7 @@ class ScoreFunction(Estimator):
         x = sampler.sample(dist, n_samples)
         with torch.no_grad():
             f = cost(x)
-        return (f * dist.log_prob(x)).mean(0)
+        return mean_over_samples(f * dist.log_prob(x))
 
 
 BASELINES = ("ema", "loo")
@@ -119,8 +119,8 @@ class ScoreFunctionBaseline(Estimator):
             if self.baseline == "loo":
                 b = (f.sum(0, keepdim=True) - f) / (n_samples - 1)
             else:
-                mean_costs = f.mean(0)  # one per replicate, in step order
+                mean_costs = mean_over_samples(f)  # one per replicate, in step order
                 num, state.numerator = exponential_moving_average(mean_costs, self.decay, state.numerator)
                 wt, state.weight = exponential_moving_average(torch.ones_like(mean_costs), self.decay, state.weight)
                 b = torch.where(wt > 0, num / wt.clamp_min(1e-300), torch.zeros_like(num)).to(f.dtype)
-        return ((f - b) * dist.log_prob(x)).mean(0)
+        return mean_over_samples((f - b) * dist.log_prob(x))

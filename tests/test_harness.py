@@ -93,9 +93,10 @@ class _ViaJacobian(Problem):
         return self.inner.exact_objective(phi)
 
 
+@pytest.mark.parametrize("dim", [1, 4, 12])  # 12: more than 16 features on both paths
 @pytest.mark.parametrize("chunk_elements", [2**19, 1000])
-def test_identity_and_jacobian_paths_agree(chunk_elements):
-    inner = make_problem("gaussian_exp", {"dim": 4})
+def test_identity_and_jacobian_paths_agree(chunk_elements, dim):
+    inner = make_problem("gaussian_exp", {"dim": dim})
     kw = dict(n_samples=2, n_replicates=20_000, seed=3, dtype=torch.float64, chunk_elements=chunk_elements)
     a = measure(inner, make_estimator("score_function"), **kw)
     b = measure(_ViaJacobian(inner), make_estimator("score_function"), **kw)
@@ -251,5 +252,5 @@ def test_nonfinite_estimates_are_counted_not_averaged():
 def test_moments_need_two_replicates():
     proj = Projection({"a": 2}, None)
     mom = GradientMoments(proj, "cpu")
-    mom.update(torch.ones(1, 2))
+    mom.update(torch.ones(2, 1))
     assert math.isnan(mom.result(None, torch.float32)[0]["variance"])

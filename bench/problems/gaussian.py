@@ -11,10 +11,21 @@ import math
 import torch
 from torch import distributions as D
 
-from estimators.base import ConfigError
+from estimators.base import ConfigError, sum_last
 
 from .base import Problem, check_number
 from .registry import register_problem
+
+
+class DiagonalNormal(D.Independent):
+    """``Independent(Normal(loc, scale), 1)``, whose ``log_prob`` sums the last dimension with
+    :func:`estimators.base.sum_last` (no reduction kernel when ``dim`` is 1)."""
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor):
+        super().__init__(D.Normal(loc, scale, validate_args=False), 1, validate_args=False)
+
+    def log_prob(self, value):
+        return sum_last(self.base_dist.log_prob(value))
 
 
 class GaussianProblem(Problem):
@@ -39,10 +50,10 @@ class GaussianProblem(Problem):
         }
 
     def distribution(self, phi):
-        return D.Independent(D.Normal(phi["mu"], phi["sigma"], validate_args=False), 1, validate_args=False)
+        return DiagonalNormal(phi["mu"], phi["sigma"])
 
     def cost(self, x):
-        return self.f1(x).sum(-1)
+        return sum_last(self.f1(x))
 
     def exact_objective(self, phi):
         return self.expected_f1(phi["mu"], phi["sigma"]).sum()
