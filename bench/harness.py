@@ -93,6 +93,64 @@ def chunk_size(problem: Problem, phi0, n_samples: int, chunk_elements: int) -> i
     return max(1, chunk_elements // (n_samples * max(1, math.prod(event))))
 
 
+class Harness:
+    """Measures ``estimator`` on ``problem`` at a fixed theta. The set-up that does not depend on
+    the number of replicates or the seed (exact gradient, Jacobian of encode, applicability) is
+    done once here; :meth:`run` makes the batched estimates and their statistics."""
+
+    def __init__(self, problem: Problem, estimator: Estimator, *, n_samples: int,
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+        self.problem, self.estimator, self.n_samples = problem, estimator, n_samples
+        self.device, self.dtype = device, dtype
+        theta = problem.init_params(device, dtype)
+        self.phi0, jac, self.exact_phi = exact_gradients(problem, theta)
+        estimator.check(problem.distribution(replicate(self.phi0, 1)), n_samples)
+        self.projection = Projection({k: v.numel() for k, v in theta.items()}, jac).to(device)
+        self.chunk = chunk_size(problem, self.phi0, n_samples, chunk_elements)
+
+    def run(self, n_replicates: int, seed: int = 0, keep_estimates: bool = False, progress: bool = False) -> Measurement:
+        if n_replicates < 2:
+            raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
+        start = time.perf_counter()
+        problem, estimator, n_samples = self.problem, self.estimator, self.n_samples
+        moments = GradientMoments(self.projection, self.device)
+        sampler = Sampler.seeded(seed, self.device)
+        state = estimator.init_state()
+        C = self.chunk
+        kept, n_bad = [], 0
+        n_chunks = math.ceil(n_replicates / C)
+        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4, leave=False)
+        for lo in range(0, n_replicates, C):
+            c = min(C, n_replicates - lo)
+            phi = replicate(self.phi0, c)
+            surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
+            grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+            # One column per replicate: [P_phi, c] (see GradientMoments.update).
+            G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T
+                           for g, v in zip(grads, phi.values())], 0)
+            if not bool(torch.isfinite(G.sum())):  # fast path; the sum can overflow, so then look closer
+                finite = torch.isfinite(G).all(0)
+                n_bad += int((~finite).sum())
+                G = G[:, finite]
+            moments.update(G)
+            if keep_estimates:
+                kept.append(self.projection.to_theta(G.T.to(torch.float64)).cpu())
+            bar.update(c)
+        bar.close()
+        if torch.device(self.device).type == "cuda":
+            torch.cuda.synchronize()
+        rows = moments.result(self.exact_phi, self.dtype)
+        return Measurement(
+            rows=rows,
+            n_replicates=n_replicates,
+            n_nonfinite=n_bad,
+            seconds=time.perf_counter() - start,
+            estimates=torch.cat(kept) if keep_estimates else None,
+            mean=moments.mean_theta().cpu() if moments.count else None,
+        )
+
+
 def measure(
     problem: Problem,
     estimator: Estimator,
@@ -111,41 +169,8 @@ def measure(
     if n_replicates < 2:
         raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
     start = time.perf_counter()
-    theta = problem.init_params(device, dtype)
-    phi0, jac, exact_phi = exact_gradients(problem, theta)
-    estimator.check(problem.distribution(replicate(phi0, 1)), n_samples)
-    projection = Projection({k: v.numel() for k, v in theta.items()}, jac)
-    moments = GradientMoments(projection, device)
-    sampler = Sampler.seeded(seed, device)
-    state = estimator.init_state()
-    C = chunk_size(problem, phi0, n_samples, chunk_elements)
-    kept, n_bad = [], 0
-    n_chunks = math.ceil(n_replicates / C)
-    bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4, leave=False)
-    for lo in range(0, n_replicates, C):
-        c = min(C, n_replicates - lo)
-        phi = replicate(phi0, c)
-        surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
-        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
-        # One column per replicate: [P_phi, c] (see GradientMoments.update).
-        G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T for g, v in zip(grads, phi.values())], 0)
-        if not bool(torch.isfinite(G.sum())):  # fast path; the sum can overflow, so then look closer
-            finite = torch.isfinite(G).all(0)
-            n_bad += int((~finite).sum())
-            G = G[:, finite]
-        moments.update(G)
-        if keep_estimates:
-            kept.append(projection.to_theta(G.T.to(torch.float64)).cpu())
-        bar.update(c)
-    bar.close()
-    if device != "cpu" and torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-    rows = moments.result(exact_phi, dtype)
-    return Measurement(
-        rows=rows,
-        n_replicates=n_replicates,
-        n_nonfinite=n_bad,
-        seconds=time.perf_counter() - start,
-        estimates=torch.cat(kept) if keep_estimates else None,
-        mean=moments.mean_theta().cpu() if moments.count else None,
-    )
+    harness = Harness(problem, estimator, n_samples=n_samples, device=device, dtype=dtype,
+                      chunk_elements=chunk_elements)
+    m = harness.run(n_replicates, seed, keep_estimates=keep_estimates, progress=progress)
+    m.seconds = time.perf_counter() - start
+    return m

@@ -31,6 +31,7 @@ and second order in (mean - shift) otherwise.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -222,9 +223,14 @@ class GradientMoments:
         return self.p.to_theta(self.shift + self.S1 / self.count)
 
 
+@functools.lru_cache(maxsize=256)
+def _z_critical(n_coordinates: int) -> float:
+    return NormalDist().inv_cdf(1 - SIGNIFICANCE_LEVEL / (2 * n_coordinates))
+
+
 def _significant(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, dtype) -> bool:
     """Bonferroni z-test over the coordinates at family-wise level ``SIGNIFICANCE_LEVEL``."""
-    z_crit = NormalDist().inv_cdf(1 - SIGNIFICANCE_LEVEL / (2 * bias.size))
+    z_crit = _z_critical(bias.size)
     se = np.sqrt(np.clip(var_of_mean, 0.0, None))
     noisy = se > 0
     if bool((np.abs(bias[noisy]) > z_crit * se[noisy]).any()):
