@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from estimators import Estimator, Sampler
-from estimators.base import ConfigError
+from estimators.base import ConfigError, Cost
 
 from .problems import Problem
 from .statistics import GradientMoments, Projection
@@ -71,7 +71,8 @@ def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
     exact = None
     if problem.has_exact:
         leaves = {k: v.clone().requires_grad_(True) for k, v in phi0.items()}
-        grads = torch.autograd.grad(problem.exact_objective(leaves), list(leaves.values()), allow_unused=True)
+        objective = problem.expected_cost(problem.distribution(leaves)).sum()
+        grads = torch.autograd.grad(objective, list(leaves.values()), allow_unused=True)
         exact = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(-1) for g, v in zip(grads, leaves.values())]).detach()
     return phi0, jac, exact
 
@@ -81,11 +82,9 @@ def replicate(phi0: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
     return {k: v.expand(n, *v.shape).clone().requires_grad_(True) for k, v in phi0.items()}
 
 
-def check_applicable(problem: Problem, estimator: Estimator, n_samples: int, device, dtype) -> None:
-    theta = problem.init_params(device, dtype)
-    with torch.no_grad():
-        phi = replicate(problem.encode(theta), 1)
-    estimator.check(problem.distribution(phi), n_samples)
+def problem_cost(problem: Problem) -> Cost:
+    """The problem's cost as estimators see it (with its exact expectation when there is one)."""
+    return Cost(problem.cost, problem.expected_cost if problem.has_exact else None)
 
 
 def chunk_size(problem: Problem, phi0, n_samples: int, chunk_elements: int) -> int:
@@ -105,9 +104,14 @@ class Harness:
         self.device, self.dtype = device, dtype
         theta = problem.init_params(device, dtype)
         self.phi0, jac, self.exact_phi = exact_gradients(problem, theta)
-        estimator.check(problem.distribution(replicate(self.phi0, 1)), n_samples)
+        self.cost = problem_cost(problem)
+        one = problem.distribution(replicate(self.phi0, 1))
+        estimator.check(one, n_samples, self.cost)
+        self.evals_per_estimate = estimator.evals_per_estimate(n_samples, one)
         self.projection = Projection({k: v.numel() for k, v in theta.items()}, jac).to(device)
-        self.chunk = chunk_size(problem, self.phi0, n_samples, chunk_elements)
+        # Bound the elements an estimate touches: samples times evaluations of the cost.
+        self.chunk = max(1, chunk_size(problem, self.phi0, n_samples, chunk_elements)
+                         * n_samples // max(n_samples, self.evals_per_estimate))
 
     def run(self, n_replicates: int, seed: int = 0, keep_estimates: bool = False, progress: bool = False) -> Measurement:
         if n_replicates < 2:
@@ -124,7 +128,7 @@ class Harness:
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
             phi = replicate(self.phi0, c)
-            surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
+            surrogate = estimator.surrogate(problem.distribution(phi), self.cost, n_samples, sampler, state, params=phi)
             grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
             # One column per replicate: [P_phi, c] (see GradientMoments.update).
             G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from estimators import ConfigError, NotApplicable, make_estimator
 
 from .config import job_spec
-from .harness import measure
+from .harness import Harness
 from .problems import make_problem
 from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, summary_table, write_atomic
 from .timing import time_one_estimate
@@ -53,12 +53,12 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
         spec = job_spec(cfg)
         problem = make_problem(cfg.problem.name, _options(cfg.problem))
         estimator = make_estimator(cfg.estimator.name, _options(cfg.estimator))
-        m = measure(problem, estimator, n_samples=spec.n_samples, n_replicates=spec.n_replicates,
-                    seed=spec.seed, device=spec.device, dtype=spec.dtype,
-                    chunk_elements=spec.chunk_elements, progress=spec.progress)
+        harness = Harness(problem, estimator, n_samples=spec.n_samples, device=spec.device, dtype=spec.dtype,
+                          chunk_elements=spec.chunk_elements)
+        m = harness.run(spec.n_replicates, spec.seed, progress=spec.progress)
         latency = (time_one_estimate(problem, estimator, spec.n_samples, spec.device, spec.dtype,
                                      spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)
-        evals = estimator.evals_per_estimate(spec.n_samples)
+        evals = harness.evals_per_estimate
         rows = [{
             **base, "status": m.status, "message": m.message, **r,
             "evals_per_estimate": evals, "work_variance": r["variance"] * evals,

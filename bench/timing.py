@@ -14,6 +14,7 @@ from torch.utils.benchmark import Timer
 
 from estimators import Estimator, Sampler
 
+from .harness import problem_cost
 from .problems import Problem
 
 
@@ -30,10 +31,11 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
     params = list(theta.values())
     sampler = Sampler.seeded(seed, device)
     state = estimator.init_state()
+    cost = problem_cost(problem)
 
     def step():
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}
-        surrogate = estimator.surrogate(problem.distribution(phi), problem.cost, n_samples, sampler, state)
+        surrogate = estimator.surrogate(problem.distribution(phi), cost, n_samples, sampler, state, params=phi)
         return torch.autograd.grad(surrogate.sum(), params, allow_unused=True)
 
     return step

@@ -21,5 +21,5 @@ class Reparameterization(Estimator):
     name = "reparameterization"
     requires = frozenset({"rsample"})
 
-    def surrogate(self, dist, cost, n_samples, sampler, state):
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         return mean_over_samples(cost(sampler.rsample(dist, n_samples)))

@@ -3,8 +3,13 @@
 The harness owns the random numbers: a :class:`Sampler` wraps one ``torch.Generator`` and draws
 standard noise (always float32, upcast to the distribution's dtype: float64 sampling is about 6x
 slower) which a per-family transform turns into samples. Because ``sample`` and ``rsample`` use the
-same transform, the score function and the reparameterization estimator see the same samples when
-they share a seed: their comparison is paired.
+same transform, estimators that share a seed see the same samples: comparisons are paired.
+
+* Gaussian: ``x = loc + scale * eps``, ``eps ~ N(0, 1)``;
+* Bernoulli: ``b = 1[logits + logit(u) > 0]``, ``u ~ U(0, 1)`` (the logistic form the relaxations
+  use: Gumbel-softmax, straight-through and REBAR drawing the same ``u`` get the same ``b``);
+* one-hot categorical: ``one_hot(argmax(logits + g))``, Gumbel noise ``g = -log(-log u)``
+  (Gumbel-max; the Gumbel-softmax relaxation of the same ``g`` has the same argmax).
 """
 
 from __future__ import annotations
@@ -22,9 +27,33 @@ def _normal_from_noise(sampler: "Sampler", dist: D.Normal, shape: torch.Size) ->
     return dist.loc + dist.scale * eps
 
 
-# Family -> transform from the sampler's noise to a reparameterized sample of that shape.
+def logit(u: torch.Tensor) -> torch.Tensor:
+    return torch.log(u) - torch.log1p(-u)
+
+
+def _bernoulli_from_noise(sampler: "Sampler", dist: D.Bernoulli, shape: torch.Size) -> torch.Tensor:
+    u = sampler.uniform(shape, dist.logits)
+    return (dist.logits + logit(u) > 0).to(dist.logits.dtype)
+
+
+def _one_hot_from_noise(sampler: "Sampler", dist: D.OneHotCategorical, shape: torch.Size) -> torch.Tensor:
+    g = sampler.gumbel(shape, dist.logits)
+    index = (dist.logits + g).argmax(-1)
+    return torch.nn.functional.one_hot(index, dist.logits.shape[-1]).to(dist.logits.dtype)
+
+
+def _categorical_from_noise(sampler: "Sampler", dist: D.Categorical, shape: torch.Size) -> torch.Tensor:
+    g = sampler.gumbel(shape + dist.logits.shape[-1:], dist.logits)
+    return (dist.logits + g).argmax(-1)
+
+
+# Family -> transform from the sampler's noise to a sample of that shape (with a graph to the
+# parameters where the family is reparameterizable).
 _TRANSFORMS: dict[type, Callable[["Sampler", D.Distribution, torch.Size], torch.Tensor]] = {
     D.Normal: _normal_from_noise,
+    D.Bernoulli: _bernoulli_from_noise,
+    D.OneHotCategorical: _one_hot_from_noise,
+    D.Categorical: _categorical_from_noise,
 }
 
 
@@ -43,14 +72,23 @@ class Sampler:
         return eps.to(like.dtype)
 
     def uniform(self, shape, like: torch.Tensor) -> torch.Tensor:
+        """U(0, 1) in the open interval (float32's 0 is moved to its smallest positive value)."""
         u = torch.rand(shape, generator=self.generator, device=like.device, dtype=torch.float32)
-        return u.to(like.dtype)
+        return u.clamp_min_(torch.finfo(torch.float32).tiny).to(like.dtype)
+
+    def gumbel(self, shape, like: torch.Tensor) -> torch.Tensor:
+        return -torch.log(-torch.log(self.uniform(shape, like)))
 
     def _full_shape(self, dist: D.Distribution, n: int) -> torch.Size:
         return torch.Size((n,)) + dist.batch_shape + dist.event_shape
 
     def rsample(self, dist: D.Distribution, n: int) -> torch.Tensor:
         """``n`` reparameterized samples, shape ``[n, *batch, *event]``, with a graph to the parameters."""
+        if not dist.has_rsample:
+            raise NotImplementedError(f"{type(base_distribution(dist)).__name__} has no rsample")
+        return self._from_noise(dist, n)
+
+    def _from_noise(self, dist: D.Distribution, n: int) -> torch.Tensor:
         base = base_distribution(dist)
         transform = _TRANSFORMS.get(type(base))
         if transform is None:
@@ -62,7 +100,7 @@ class Sampler:
         base = base_distribution(dist)
         with torch.no_grad():
             if type(base) in _TRANSFORMS:
-                return self.rsample(dist, n)
+                return self._from_noise(dist, n)
             # Family without a transform: draw with torch's own sampler, seeded from our stream.
             seed = int(torch.randint(2**62, (), generator=self.generator, device=self.generator.device))
             devices = [base.mean.device] if base.mean.device.type == "cuda" else []

@@ -29,7 +29,7 @@ class ScoreFunction(Estimator):
 
     name = "score_function"
 
-    def surrogate(self, dist, cost, n_samples, sampler, state):
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
         with torch.no_grad():
             f = cost(x)
@@ -112,7 +112,7 @@ class ScoreFunctionBaseline(Estimator):
     def init_state(self):
         return EMAState() if self.baseline == "ema" else None
 
-    def surrogate(self, dist, cost, n_samples, sampler, state):
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
         with torch.no_grad():
             f = cost(x)  # [n, R]

@@ -62,8 +62,8 @@ class _CoinFlip(Problem):
     def cost(self, x):
         return x.sum(-1)
 
-    def exact_objective(self, phi):
-        return torch.sigmoid(phi["logits"]).sum()
+    def expected_cost(self, dist):
+        return dist.base_dist.probs.sum(-1)
 
 
 def test_not_applicable_is_refused_with_reason(make_cfg, tmp_path, monkeypatch):

@@ -32,7 +32,8 @@ class Problem:
       theta itself (no Jacobian needed).
     * ``distribution(phi)``: broadcasts over a leading replicate dimension of every phi tensor.
     * ``cost(x)``: batched over leading sample dimensions; does not depend on theta.
-    * ``exact_objective(phi)``: ``E[cost]`` in closed form (``has_exact``), differentiable.
+    * ``expected_cost(dist)``: ``E[cost]`` under ``dist``, one value per replicate, in closed form
+      or by exact enumeration (``has_exact``), differentiable in the distribution's parameters.
     """
 
     name: ClassVar[str]
@@ -55,5 +56,9 @@ class Problem:
     def cost(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def exact_objective(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
+    def expected_cost(self, dist: D.Distribution) -> torch.Tensor:
         raise NotImplementedError
+
+    def exact_objective(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``E[cost]`` at phi, summed over replicates if phi has a replicate dimension."""
+        return self.expected_cost(self.distribution(phi)).sum()

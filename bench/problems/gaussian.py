@@ -55,8 +55,9 @@ class GaussianProblem(Problem):
     def cost(self, x):
         return sum_last(self.f1(x))
 
-    def exact_objective(self, phi):
-        return self.expected_f1(phi["mu"], phi["sigma"]).sum()
+    def expected_cost(self, dist):
+        normal = dist.base_dist
+        return sum_last(self.expected_f1(normal.loc, normal.scale))
 
     def f1(self, x: torch.Tensor) -> torch.Tensor:
         """The one-dimensional cost, elementwise."""

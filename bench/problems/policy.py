@@ -64,5 +64,5 @@ class PolicyMLP(Problem):
     def cost(self, a):
         return -((self.y - a) ** 2)
 
-    def exact_objective(self, phi):
-        return -((self.y - phi["mu"]) ** 2 + phi["std"] ** 2)
+    def expected_cost(self, dist):
+        return -((self.y - dist.loc) ** 2 + dist.scale**2)
