@@ -4,7 +4,7 @@ Every estimator has one signature, ``surrogate(dist, cost, n_samples, sampler, s
 returns a surrogate loss per replicate whose gradient is the estimate (see :mod:`estimators.base`).
 """
 
-from . import reparameterization, score_function  # noqa: F401  (registers the estimators)
+from . import bernoulli, exact, measure_valued, relaxed, reparameterization, score_function  # noqa: F401  (registers)
 from .base import ConfigError, Estimator, NotApplicable, capabilities
 from .registry import ESTIMATORS, make_estimator, register
 from .sampling import Sampler

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import ConfigError, Estimator, mean_over_samples
+from .base import ConfigError, Estimator, linear_surrogate, mean_over_samples
 from .registry import register
 
 
@@ -36,7 +36,7 @@ class ScoreFunction(Estimator):
         return mean_over_samples(f * dist.log_prob(x))
 
 
-BASELINES = ("ema", "loo")
+BASELINES = ("ema", "loo", "optimal")
 
 
 @dataclass
@@ -90,6 +90,13 @@ class ScoreFunctionBaseline(Estimator):
     :math:`N\ge2`), unbiased because the samples are independent. (Kool, van Hoof & Welling,
     "Buy 4 REINFORCE samples, get a baseline for free!", ICLR DeepRLStructPred workshop 2019;
     Mnih & Rezende, VIMCO, ICML 2016.)
+
+    ``baseline=optimal``: per parameter coordinate :math:`j` the variance-minimising constant
+    :math:`b_j^* = E[f\, s_j^2] / E[s_j^2]` (:math:`s = \nabla_\phi \log q(x)`), estimated for sample
+    :math:`i` from the other samples only, :math:`b_{ij} = \sum_{k \ne i} f_k s_{kj}^2 /
+    \sum_{k \ne i} s_{kj}^2` (needs :math:`N \ge 2`), so it is independent of sample :math:`i` and
+    the estimate stays unbiased. (Mohamed et al. 2020, Section 7.4.1, Eq. 7.21; Weaver & Tao, "The
+    optimal reward baseline for gradient-based reinforcement learning", UAI 2001.)
     """
 
     name = "score_function_baseline"
@@ -101,19 +108,21 @@ class ScoreFunctionBaseline(Estimator):
             raise ConfigError("estimator.decay", decay, "a number with 0 <= decay < 1")
         self.baseline = baseline
         self.decay = float(decay)
-        self.min_samples = 2 if baseline == "loo" else 1
+        self.min_samples = 1 if baseline == "ema" else 2
 
     def options(self):
         return {"baseline": self.baseline, "decay": self.decay if self.baseline == "ema" else None}
 
     def describe(self):
-        return f"{self.name}(baseline=ema, decay={self.decay})" if self.baseline == "ema" else f"{self.name}(baseline=loo)"
+        return f"{self.name}(baseline=ema, decay={self.decay})" if self.baseline == "ema" else f"{self.name}(baseline={self.baseline})"
 
     def init_state(self):
         return EMAState() if self.baseline == "ema" else None
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
+        if self.baseline == "optimal":
+            return self._optimal(dist, cost, x, n_samples, params)
         with torch.no_grad():
             f = cost(x)  # [n, R]
             if self.baseline == "loo":
@@ -124,3 +133,27 @@ class ScoreFunctionBaseline(Estimator):
                 wt, state.weight = exponential_moving_average(torch.ones_like(mean_costs), self.decay, state.weight)
                 b = torch.where(wt > 0, num / wt.clamp_min(1e-300), torch.zeros_like(num)).to(f.dtype)
         return mean_over_samples((f - b) * dist.log_prob(x))
+
+    @staticmethod
+    def _optimal(dist, cost, x, n_samples, params):
+        if params is None:
+            raise ValueError("baseline=optimal needs the distribution's parameters (params)")
+        leaves = list(params.values())
+        with torch.no_grad():
+            f = cost(x)  # [n, R]
+        log_prob = dist.log_prob(x)  # [n, R]
+        n, R = log_prob.shape
+        # Per-sample scores s_i = grad log q(x_i), batched over the n samples: [n, R, *param]
+        eye = torch.eye(n, dtype=log_prob.dtype, device=log_prob.device)[:, :, None].expand(n, n, R)
+        scores = torch.autograd.grad(log_prob, leaves, grad_outputs=eye, is_grads_batched=True)
+        pairs = []
+        for s, leaf in zip(scores, leaves):
+            s = s.reshape(n, R, -1)
+            fs = f[..., None]
+            s2 = s * s
+            num = (fs * s2).sum(0, keepdim=True) - fs * s2  # leave sample i out
+            den = s2.sum(0, keepdim=True) - s2
+            b = torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.zeros_like(num))
+            g = ((fs - b) * s).mean(0)
+            pairs.append((g.reshape(leaf.shape), leaf))
+        return linear_surrogate(pairs)

@@ -89,3 +89,27 @@ def test_every_option_is_visible_in_cfg_job():
     for key in ("n_samples", "n_replicates", "seed", "device", "dtype", "chunk_elements", "baseline", "decay",
                 "mu", "sigma", "k", "dim"):
         assert f"{key}:" in r.stdout
+
+
+def test_discrete_sweep_statuses(tmp_path):
+    """The discrete issue's sweep: applicable jobs ok, inapplicable ones not_applicable, no
+    unbiased estimator flagged as biased, the relaxations flagged."""
+    r = run_cli("-m", "estimator=score_function,score_function_baseline,arm,disarm,rebar,gumbel_softmax,straight_through,exact",
+                "problem=bernoulli_toy,bernoulli_quadratic,categorical_bandit", "n_samples=1,10", "n_replicates=20000",
+                "timing=false", f"hydra.sweep.dir={tmp_path}")
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert df["job"].nunique() == 48
+    inapplicable = df[df["status"] == "not_applicable"]
+    assert set(zip(inapplicable["estimator"], inapplicable["problem"])) == {
+        ("arm", "categorical_bandit"), ("disarm", "categorical_bandit"), ("rebar", "categorical_bandit")}
+    ok = df[df["status"] == "ok"]
+    assert len(ok["job"].unique()) == 48 - 6
+    unbiased = ok[~ok["estimator"].isin(["gumbel_softmax", "straight_through"])]
+    assert not unbiased["bias_significant"].astype(bool).any()
+    relaxed = ok[ok["estimator"].isin(["gumbel_softmax", "straight_through"]) & (ok["param"] == "total")]
+    assert relaxed[relaxed["problem"] == "bernoulli_toy"]["bias_significant"].astype(bool).all()
+    # not_applicable makes the exit status non-zero unless allowed
+    assert r.returncode == 1
+    r2 = run_cli("-m", "estimator=arm,score_function", "problem=categorical_bandit", "n_replicates=1000",
+                 "timing=false", "allow_not_applicable=true", f"hydra.sweep.dir={tmp_path / 'allowed'}")
+    assert r2.returncode == 0, r2.stderr

@@ -1,0 +1,79 @@
+"""The measure-valued gradient estimator for Gaussian distributions."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .base import ConfigError, Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .registry import register
+
+
+@register
+class MeasureValued(Estimator):
+    r"""Measure-valued derivatives of a Gaussian (unbiased), one coordinate at a time.
+
+    For :math:`x \sim N(\mu, \sigma^2)` per coordinate, with the other coordinates at their sample:
+
+    .. math:: \partial_\mu E f = \frac{1}{\sigma\sqrt{2\pi}}\,
+              E\big[f(\mu + \sigma W) - f(\mu - \sigma W')\big], \quad W, W' \sim \mathrm{Weibull}(\sqrt2, 2)
+
+    .. math:: \partial_\sigma E f = \frac1\sigma\,
+              E\big[f(\mu + \sigma M) - f(\mu + \sigma \epsilon)\big], \quad
+              M \sim \text{double-sided Maxwell}, \ \epsilon \sim N(0, 1)
+
+    ``coupling=true`` uses common random numbers: :math:`W' = W`, and :math:`\epsilon = M U` with
+    :math:`U \sim U(0,1)` (the product of a double-sided Maxwell and a uniform is standard normal);
+    ``coupling=false`` draws them independently. Two evaluations of f per parameter coordinate and
+    sample. (Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
+    Learning", JMLR 2020, Section 6 and Table 1; Pflug 1989.)
+    """
+
+    name = "measure_valued"
+    families = frozenset({"gaussian"})
+
+    def __init__(self, coupling: bool = True):
+        if not isinstance(coupling, bool):
+            raise ConfigError("estimator.coupling", coupling, "choose true or false")
+        self.coupling = coupling
+
+    def options(self):
+        return {"coupling": self.coupling}
+
+    def evals_per_estimate(self, n_samples, dist=None):
+        coords = 1 if dist is None else max(1, math.prod(dist.event_shape))
+        return n_samples * 2 * 2 * coords  # (mu, sigma) x (two sides) per coordinate
+
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        normal = base_distribution(dist)
+        loc, scale = normal.loc, normal.scale
+        event = dist.event_shape
+        with torch.no_grad():
+            x = sampler.sample(dist, n_samples)  # [n, R, *event]
+            shape = x.shape
+            w = torch.sqrt(-2 * torch.log(sampler.uniform(shape, loc)))  # Weibull(sqrt 2, 2)
+            w_neg = w if self.coupling else torch.sqrt(-2 * torch.log(sampler.uniform(shape, loc)))
+            chi3 = sampler.normal((3,) + tuple(shape), loc).pow(2).sum(0).sqrt()
+            sign = torch.where(sampler.uniform(shape, loc) < 0.5, -1.0, 1.0).to(loc.dtype)
+            maxwell = sign * chi3  # double-sided Maxwell
+            eps = maxwell * sampler.uniform(shape, loc) if self.coupling else sampler.normal(shape, loc)
+            m, s = loc.detach(), scale.detach()
+            g_mu = (self._perturbed(cost, x, m + s * w, event) - self._perturbed(cost, x, m - s * w_neg, event))
+            g_mu = mean_over_samples(g_mu) / (s * math.sqrt(2 * math.pi))
+            g_sigma = (self._perturbed(cost, x, m + s * maxwell, event) - self._perturbed(cost, x, m + s * eps, event))
+            g_sigma = mean_over_samples(g_sigma) / s
+        return linear_surrogate([(g_mu, loc), (g_sigma, scale)])
+
+    @staticmethod
+    def _perturbed(cost, x, values, event) -> torch.Tensor:
+        """``f`` with one coordinate of ``x`` replaced by ``values`` (same shape as ``x``), for
+        every coordinate: ``[n, R, *event]``."""
+        if len(event) == 0:
+            return cost(values)
+        n_coords = math.prod(event)
+        lead = x.shape[: x.dim() - len(event)]
+        flat = x.reshape(*lead, n_coords)
+        grid = flat.unsqueeze(-2).repeat(*([1] * len(lead)), n_coords, 1)  # [..., coord, n_coords]
+        torch.diagonal(grid, dim1=-2, dim2=-1).copy_(values.reshape(*lead, n_coords))
+        return cost(grid.reshape(*lead, n_coords, *event)).reshape(*lead, *event)

@@ -1,0 +1,89 @@
+"""Continuous relaxations of discrete samples: Gumbel-softmax (Concrete) and straight-through.
+
+Both are biased: the relaxed sample ``z`` is not the discrete sample, so the benchmark measures
+their bias (``bias_significant``), which shrinks as the temperature falls.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import ConfigError, Estimator, base_distribution, mean_over_samples
+from .registry import register
+from .sampling import logit
+
+
+def relaxed_sample(dist, n_samples: int, sampler, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(soft, hard)`` samples of a Bernoulli or one-hot categorical distribution, from the same
+    noise as :meth:`estimators.sampling.Sampler.sample` (so ``hard`` equals its sample).
+
+    Bernoulli: ``soft = sigmoid((logits + logit(u)) / T)``, ``hard = 1[logits + logit(u) > 0]``.
+    Categorical: ``soft = softmax((logits + g) / T)``, ``hard = one_hot(argmax(logits + g))``."""
+    base = base_distribution(dist)
+    shape = torch.Size((n_samples,)) + dist.batch_shape + dist.event_shape
+    if isinstance(base, torch.distributions.Bernoulli):
+        z = base.logits + logit(sampler.uniform(shape, base.logits))
+        return torch.sigmoid(z / temperature), (z > 0).to(z.dtype).detach()
+    y = base.logits + sampler.gumbel(shape, base.logits)
+    hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
+    return torch.softmax(y / temperature, -1), hard
+
+
+def _check_temperature(temperature) -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ConfigError("estimator.temperature", temperature, "must be a number > 0")
+    return float(temperature)
+
+
+@register
+class GumbelSoftmax(Estimator):
+    r"""Gumbel-softmax / Concrete relaxation (biased).
+
+    .. math:: \hat g = \frac1N\sum_i \nabla_\phi f(z_i), \quad
+              z_i = \mathrm{softmax}\big((\text{logits} + g_i)/T\big),\ g_i \sim \mathrm{Gumbel}
+
+    (for Bernoulli, :math:`z = \sigma((\text{logit } p + \text{logit } u)/T)`). The cost is evaluated
+    at the relaxed sample, so the estimate is biased; the bias vanishes as :math:`T \to 0` while
+    the variance grows. (Jang, Gu & Poole, "Categorical Reparameterization with Gumbel-Softmax",
+    ICLR 2017; Maddison, Mnih & Teh, "The Concrete Distribution", ICLR 2017.)
+    """
+
+    name = "gumbel_softmax"
+    families = frozenset({"bernoulli", "categorical"})
+    biased = True
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = _check_temperature(temperature)
+
+    def options(self):
+        return {"temperature": self.temperature}
+
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        soft, _ = relaxed_sample(dist, n_samples, sampler, self.temperature)
+        return mean_over_samples(cost(soft))
+
+
+@register
+class StraightThrough(Estimator):
+    r"""Straight-through Gumbel-softmax (biased): the hard sample forward, the relaxed gradient back.
+
+    .. math:: \hat g = \frac1N\sum_i \nabla f(h)\big|_{h = b_i} \, \nabla_\phi z_i,
+              \quad b_i = \text{hard}(z_i)
+
+    implemented as ``f(b + z - z.detach())``. (Bengio, Leonard & Courville 2013; Jang et al.,
+    ICLR 2017, Section 2.2.)
+    """
+
+    name = "straight_through"
+    families = frozenset({"bernoulli", "categorical"})
+    biased = True
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = _check_temperature(temperature)
+
+    def options(self):
+        return {"temperature": self.temperature}
+
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        soft, hard = relaxed_sample(dist, n_samples, sampler, self.temperature)
+        return mean_over_samples(cost(hard + soft - soft.detach()))
