@@ -12,10 +12,10 @@ from .registry import register
 from .sampling import logit
 
 
-def _bernoulli(dist):
-    base = base_distribution(dist)
-    shape = lambda n: torch.Size((n,)) + dist.batch_shape + dist.event_shape  # noqa: E731
-    return base.logits, shape
+def _logits_and_uniform(dist, n_samples: int, sampler) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Bernoulli logits (with their graph) and ``u ~ U(0, 1)`` of shape ``[n, *batch, *event]``."""
+    alpha = base_distribution(dist).logits
+    return alpha, sampler.uniform(torch.Size((n_samples,)) + dist.batch_shape + dist.event_shape, alpha)
 
 
 @register
@@ -34,9 +34,8 @@ class ARM(Estimator):
     evals_per_sample = 2
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
-        alpha, shape = _bernoulli(dist)
+        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
         with torch.no_grad():
-            u = sampler.uniform(shape(n_samples), alpha)
             b1 = (u > torch.sigmoid(-alpha)).to(alpha.dtype)
             b2 = (u < torch.sigmoid(alpha)).to(alpha.dtype)
             diff = (cost(b1) - cost(b2)).reshape(diff_shape(u, dist))
@@ -67,9 +66,8 @@ class DisARM(Estimator):
     evals_per_sample = 2
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
-        alpha, shape = _bernoulli(dist)
+        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
         with torch.no_grad():
-            u = sampler.uniform(shape(n_samples), alpha)
             p = torch.sigmoid(alpha)
             b = (u < p).to(alpha.dtype)
             b_anti = (1 - u < p).to(alpha.dtype)
@@ -113,9 +111,8 @@ class REBAR(Estimator):
         return {"temperature": self.temperature, "eta": self.eta}
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
-        alpha, shape = _bernoulli(dist)
-        u = sampler.uniform(shape(n_samples), alpha)
-        v = sampler.uniform(shape(n_samples), alpha)
+        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
+        v = sampler.uniform(u.shape, alpha)
         p = torch.sigmoid(alpha)
         z = alpha + logit(u)
         b = (z > 0).to(alpha.dtype).detach()

@@ -29,14 +29,23 @@ def relaxed_sample(dist, n_samples: int, sampler, temperature: float) -> tuple[t
     return torch.softmax(y / temperature, -1), hard
 
 
-def _check_temperature(temperature) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ConfigError("estimator.temperature", temperature, "must be a number > 0")
-    return float(temperature)
+class _Relaxation(Estimator):
+    """A relaxation of Bernoulli or categorical samples at a ``temperature`` (biased)."""
+
+    families = frozenset({"bernoulli", "categorical"})
+    biased = True
+
+    def __init__(self, temperature: float = 1.0):
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ConfigError("estimator.temperature", temperature, "must be a number > 0")
+        self.temperature = float(temperature)
+
+    def options(self):
+        return {"temperature": self.temperature}
 
 
 @register
-class GumbelSoftmax(Estimator):
+class GumbelSoftmax(_Relaxation):
     r"""Gumbel-softmax / Concrete relaxation (biased).
 
     .. math:: \hat g = \frac1N\sum_i \nabla_\phi f(z_i), \quad
@@ -49,14 +58,6 @@ class GumbelSoftmax(Estimator):
     """
 
     name = "gumbel_softmax"
-    families = frozenset({"bernoulli", "categorical"})
-    biased = True
-
-    def __init__(self, temperature: float = 1.0):
-        self.temperature = _check_temperature(temperature)
-
-    def options(self):
-        return {"temperature": self.temperature}
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         soft, _ = relaxed_sample(dist, n_samples, sampler, self.temperature)
@@ -64,7 +65,7 @@ class GumbelSoftmax(Estimator):
 
 
 @register
-class StraightThrough(Estimator):
+class StraightThrough(_Relaxation):
     r"""Straight-through Gumbel-softmax (biased): the hard sample forward, the relaxed gradient back.
 
     .. math:: \hat g = \frac1N\sum_i \nabla f(h)\big|_{h = b_i} \, \nabla_\phi z_i,
@@ -75,14 +76,6 @@ class StraightThrough(Estimator):
     """
 
     name = "straight_through"
-    families = frozenset({"bernoulli", "categorical"})
-    biased = True
-
-    def __init__(self, temperature: float = 1.0):
-        self.temperature = _check_temperature(temperature)
-
-    def options(self):
-        return {"temperature": self.temperature}
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         soft, hard = relaxed_sample(dist, n_samples, sampler, self.temperature)
