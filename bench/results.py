@@ -24,9 +24,9 @@ MEASURED = [
     "bias_significant", "mse", "evals_per_estimate", "work_variance",
     "time_per_estimate_s", "time_iqr_s", "harness_s", "n_nonfinite",
 ]
-LEADING = ["job", "status", "message", "estimator", "problem", "n_samples", "n_replicates", "seed",
+LEADING = ["job", "status", "message", "estimator", "label", "problem", "n_samples", "n_replicates", "seed",
            "device", "dtype"]
-TRAILING = ["torch_version", "job_dir"]
+TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import secrets
 import sys
 import traceback
@@ -39,6 +40,19 @@ if not OmegaConf.has_resolver("bench_uid"):
     OmegaConf.register_new_resolver("bench_uid", lambda: f"{os.getpid()}-{secrets.token_hex(2)}", use_cache=True)
 
 
+def device_name(device: str) -> str:
+    """The CUDA device's name, or the CPU's model, for the results' environment columns."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _options(group: DictConfig) -> dict:
     return {k: v for k, v in OmegaConf.to_container(group, resolve=True).items() if k != "name"}
 
@@ -48,7 +62,8 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
     out_dir = Path(out_dir)
     config = flatten(OmegaConf.to_container(cfg, resolve=True))
     config.pop("hydra", None)
-    base = {"job": job, **config, "torch_version": torch.__version__, "job_dir": str(out_dir)}
+    base = {"job": job, **config, "torch_version": torch.__version__, "device_name": device_name(str(cfg.device)),
+            "threads": torch.get_num_threads(), "job_dir": str(out_dir)}
     try:
         spec = job_spec(cfg)
         problem = make_problem(cfg.problem.name, _options(cfg.problem))
@@ -60,7 +75,7 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
                                      spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)
         evals = harness.evals_per_estimate
         rows = [{
-            **base, "status": m.status, "message": m.message, **r,
+            **base, "label": estimator.describe(), "status": m.status, "message": m.message, **r,
             "evals_per_estimate": evals, "work_variance": r["variance"] * evals,
             "time_per_estimate_s": latency.median_s if latency else float("nan"),
             "time_iqr_s": latency.iqr_s if latency else float("nan"),

@@ -1,0 +1,87 @@
+"""python -m bench.report on real sweeps: every file written, valid images, failures listed,
+clear errors on bad input, figures without data skipped with a note."""
+
+import struct
+
+import pandas as pd
+import pytest
+
+from bench.report import ReportError, build, load, main
+
+from .conftest import run_cli
+
+FAST = ["n_replicates=3000", "timing_min_run_time=0.01"]
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A small real sweep with a not_applicable job and an invalid job among ok ones."""
+    out = tmp_path_factory.mktemp("sweep")
+    r = run_cli("-m", "estimator=score_function,reparameterization,measure_valued",
+                "problem=gaussian_quadratic,bernoulli_toy", "n_samples=1,4", "problem.dim=1", *FAST,
+                f"hydra.sweep.dir={out}")
+    assert r.returncode == 1  # reparameterization and measure_valued do not apply to bernoulli_toy
+    return out
+
+
+def test_report_writes_every_file(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("variance_vs_samples", "bias", "time", "accuracy_vs_cost"):
+        png = tmp_path / f"{name}.png"
+        assert str(png) in printed
+        w, h = png_size(png)
+        assert 300 <= w <= 4000 and 200 <= h <= 4000, (name, w, h)
+    assert "skipped variance_vs_key" in printed  # no problem key swept here
+    md = (tmp_path / "report.md").read_text()
+    html = (tmp_path / "report.html").read_text()
+    assert "![Variance against the number of samples](variance_vs_samples.png)" in md
+    assert html.count("data:image/png;base64,") == 4
+    # the not_applicable jobs are listed with their messages, and the rest is still reported
+    assert "not_applicable" in md and "needs rsample" in md
+    assert "Best estimator at equal work" in md and "| gaussian_quadratic | mu |" in md
+    assert "torch_version" in md and "threads" in md
+
+
+def test_report_on_a_key_sweep_draws_exact_curves(tmp_path):
+    r = run_cli("-m", "estimator=score_function,reparameterization", "problem=gaussian_cosine",
+                "problem.k=0.5,1.5,2.5", *FAST, f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    report = build([tmp_path])
+    fig = {f.name: f for f in report.figures}
+    assert fig["variance_vs_key"].path is not None and "problem.k" in fig["variance_vs_key"].caption
+    assert fig["variance_vs_samples"].skipped
+
+
+def test_results_csv_file_path_and_several_inputs(sweep, tmp_path):
+    df = load([sweep / "results.csv", sweep])
+    assert len(df) == 2 * len(pd.read_csv(sweep / "results.csv"))
+
+
+def test_missing_and_unknown_columns_are_a_clear_error(sweep, tmp_path, capsys):
+    df = pd.read_csv(sweep / "results.csv").drop(columns=["variance_se"]).rename(columns={"bias": "bias_norm"})
+    bad = tmp_path / "results.csv"
+    df.to_csv(bad, index=False)
+    with pytest.raises(ReportError, match="missing columns variance_se, bias; unknown columns bias_norm"):
+        load([bad])
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_figures_without_data_are_skipped_with_a_note(sweep, tmp_path):
+    df = pd.read_csv(sweep / "results.csv")
+    only_failed = df[df["status"] != "ok"]
+    path = tmp_path / "results.csv"
+    only_failed.to_csv(path, index=False)
+    report = build([path], tmp_path / "out")
+    assert all(f.skipped for f in report.figures)
+    assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "report.html").is_file()
