@@ -44,7 +44,8 @@ def job_spec(cfg) -> JobSpec:
     if not isinstance(cfg.timing, bool):
         raise ConfigError("timing", cfg.timing, "choose true or false")
     min_run_time = check_number("timing_min_run_time", cfg.timing_min_run_time, positive=True)
-    if not isinstance(cfg.get("allow_not_applicable", False), bool):
-        raise ConfigError("allow_not_applicable", cfg.allow_not_applicable, "choose true or false")
+    for key in ("allow_not_applicable", "resume"):
+        if not isinstance(cfg.get(key, False), bool):
+            raise ConfigError(key, cfg.get(key), "choose true or false")
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg.dtype], chunk_elements,
                    cfg.timing, float(min_run_time), bool(cfg.get("progress", True)))

@@ -57,11 +57,40 @@ def _options(group: DictConfig) -> dict:
     return {k: v for k, v in OmegaConf.to_container(group, resolve=True).items() if k != "name"}
 
 
+# Keys that do not change a job's results (a resumed job may differ in them).
+NOT_RESULT_KEYS = ("resume", "progress", "allow_not_applicable")
+
+
+def previous_result(out_dir: Path, config: dict) -> pd.DataFrame | None:
+    """The job's complete result file from an earlier run of the same configuration, if any.
+    (Result files are written under a temporary name and renamed, so one that exists is complete.)"""
+    file = out_dir / JOB_FILE
+    if not file.is_file():
+        return None
+    try:
+        previous = pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    row = previous.iloc[0]
+    for key, value in config.items():
+        if key in NOT_RESULT_KEYS:
+            continue
+        if key not in previous or str(row[key]) != str(value) and not (pd.isna(row[key]) and value is None):
+            return None
+    return previous
+
+
 def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.DataFrame:
-    """Run one job; never raises for a bad job: the status and message go into the rows."""
+    """Run one job; never raises for a bad job: the status and message go into the rows. With
+    ``resume=true``, a job whose complete result file exists for the same configuration is not
+    run again."""
     out_dir = Path(out_dir)
     config = flatten(OmegaConf.to_container(cfg, resolve=True))
     config.pop("hydra", None)
+    if cfg.get("resume", False):
+        previous = previous_result(out_dir, config)
+        if previous is not None:
+            return previous.assign(resumed=True)
     base = {"job": job, **config, "torch_version": torch.__version__, "device_name": device_name(str(cfg.device)),
             "threads": torch.get_num_threads(), "job_dir": str(out_dir)}
     try:
@@ -92,7 +121,7 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
         rows = [{**base, "status": "error", "message": f"{type(e).__name__}: {first} (traceback in {out_dir / 'error.log'})"}]
     df = order_columns(pd.DataFrame(rows))
     write_atomic(df, out_dir / JOB_FILE)
-    return df
+    return df.assign(resumed=False)
 
 
 def describe_job(df: pd.DataFrame) -> str:
@@ -102,7 +131,8 @@ def describe_job(df: pd.DataFrame) -> str:
         return f"{head}: {r['status']}: {r['message']}"
     total = df[df["param"] == "total"].iloc[0]
     return (f"{head}: {r['status']}, total variance {total['variance']:.4g} ± {total['variance_se']:.2g}, "
-            f"bias {total['bias']:.3g} ± {total['bias_se']:.2g}" + (f" ({r['message']})" if r["message"] else ""))
+            f"bias {total['bias']:.3g} ± {total['bias_se']:.2g}"
+            + (f" ({r['message']})" if isinstance(r["message"], str) and r["message"] else ""))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -111,6 +141,7 @@ def main(cfg: DictConfig) -> str:
     out_dir = Path(hc.runtime.output_dir)
     single = hc.mode == RunMode.RUN
     df = run_job(cfg, out_dir, job=0 if single else hc.job.num)
+    resumed = bool(df.pop("resumed").iloc[0])
     status = str(df["status"].iloc[0])
     if single:
         write_atomic(df, out_dir / SWEEP_FILE)
@@ -122,7 +153,7 @@ def main(cfg: DictConfig) -> str:
             print(f"error: {df['message'].iloc[0]}", file=sys.stderr)
         print(f"results: {out_dir / SWEEP_FILE}")
     else:
-        print(describe_job(df), flush=True)
+        print(describe_job(df) + (" (resumed: result file kept)" if resumed else ""), flush=True)
     return status
 
 
