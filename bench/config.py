@@ -26,6 +26,7 @@ class JobSpec:
     timing: bool
     timing_min_run_time: float
     progress: bool
+    compile: bool
 
 
 def job_spec(cfg) -> JobSpec:
@@ -44,8 +45,8 @@ def job_spec(cfg) -> JobSpec:
     if not isinstance(cfg.timing, bool):
         raise ConfigError("timing", cfg.timing, "choose true or false")
     min_run_time = check_number("timing_min_run_time", cfg.timing_min_run_time, positive=True)
-    for key in ("allow_not_applicable", "resume"):
+    for key in ("allow_not_applicable", "resume", "compile"):
         if not isinstance(cfg.get(key, False), bool):
             raise ConfigError(key, cfg.get(key), "choose true or false")
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg.dtype], chunk_elements,
-                   cfg.timing, float(min_run_time), bool(cfg.get("progress", True)))
+                   cfg.timing, float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))

@@ -5,6 +5,10 @@ surrogates are summed and one backward pass gives the C estimates as rows of ``p
 mapped to theta by the Jacobian of ``encode``, taken once (exact, because the cost does not depend
 on theta), and reduced into :class:`bench.statistics.GradientMoments` as they come, so memory stays
 bounded whatever ``n_replicates``. Random numbers come from one generator seeded by ``seed``.
+
+With ``compile=True`` the surrogate and the statistics' chunk sums run through ``torch.compile``;
+the noise is still drawn by the job's generator, outside the compiled code and in the same order,
+so the estimates are the eager ones up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tqdm.auto import tqdm
 
 from estimators import Estimator, Sampler
 from estimators.base import ConfigError, Cost
+from estimators.sampling import PredrawnSampler, RecordingSampler
 
 from .problems import Problem
 from .statistics import GradientMoments, Projection
@@ -99,7 +104,7 @@ class Harness:
 
     def __init__(self, problem: Problem, estimator: Estimator, *, n_samples: int,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False):
         self.problem, self.estimator, self.n_samples = problem, estimator, n_samples
         self.device, self.dtype = device, dtype
         theta = problem.init_params(device, dtype)
@@ -112,13 +117,50 @@ class Harness:
         # Bound the elements an estimate touches: samples times evaluations of the cost.
         self.chunk = max(1, chunk_size(problem, self.phi0, n_samples, chunk_elements)
                          * n_samples // max(n_samples, self.evals_per_estimate))
+        self.compiled = None
+        if compile:
+            if estimator.init_state() is not None:
+                raise ConfigError("compile", True, f"{estimator.describe()} keeps state between estimates; "
+                                  "compile=true supports stateless estimators")
+            # Dynamo caps recompilations per code object across instances; a job has one harness.
+            torch.compiler.reset()
+            self.compiled = torch.compile(self._surrogate_of_noise, dynamic=False)
+            self.compiled_sums = torch.compile(GradientMoments.gram_sums, dynamic=False)
+            self._plans: dict[int, list] = {}
+
+    def _surrogate_of_noise(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor]) -> torch.Tensor:
+        """The surrogate with the random numbers as inputs (what ``compile=true`` compiles)."""
+        phi = dict(zip(self.phi0, phi_values))
+        return self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples,
+                                        PredrawnSampler(noises), None, params=phi)
+
+    def _noise_plan(self, c: int) -> list:
+        """The draws a chunk of ``c`` replicates makes, recorded once by a dry run."""
+        if c not in self._plans:
+            recorder = RecordingSampler(torch.Generator(device=self.device).manual_seed(0))
+            phi = replicate(self.phi0, c)
+            self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples, recorder, None,
+                                     params=phi)
+            self._plans[c] = recorder.plan
+        return self._plans[c]
+
+    def _surrogate(self, c: int, sampler: Sampler, state) -> tuple[dict, torch.Tensor]:
+        phi = replicate(self.phi0, c)
+        if self.compiled is None:
+            return phi, self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples,
+                                                 sampler, state, params=phi)
+        like = next(iter(self.phi0.values()))
+        noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
+        return phi, self.compiled(list(phi.values()), noises)
 
     def run(self, n_replicates: int, seed: int = 0, keep_estimates: bool = False, progress: bool = False) -> Measurement:
         if n_replicates < 2:
             raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
         start = time.perf_counter()
-        problem, estimator, n_samples = self.problem, self.estimator, self.n_samples
+        estimator = self.estimator
         moments = GradientMoments(self.projection, self.device)
+        if self.compiled is not None:
+            moments.chunk_sums = self.compiled_sums
         sampler = Sampler.seeded(seed, self.device)
         state = estimator.init_state()
         C = self.chunk
@@ -127,8 +169,7 @@ class Harness:
         bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4, leave=False)
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
-            phi = replicate(self.phi0, c)
-            surrogate = estimator.surrogate(problem.distribution(phi), self.cost, n_samples, sampler, state, params=phi)
+            phi, surrogate = self._surrogate(c, sampler, state)
             grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
             # One column per replicate: [P_phi, c] (see GradientMoments.update).
             G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -91,68 +90,84 @@ def closed_form_rate(problem, estimator_name: str, n_samples: int, n_replicates:
     return n_replicates / _median_seconds(run, min_run_time)
 
 
-def harness_rate(problem, estimator_name: str, n_samples: int, n_replicates: int, min_run_time: float = 1.0) -> float:
+def harness_rate(problem, estimator_name: str, n_samples: int, n_replicates: int, min_run_time: float = 1.0,
+                 compile: bool = False) -> float:
     """Rate of :meth:`bench.harness.Harness.run` (estimates and their statistics); the one-time
     set-up (exact gradient, Jacobian), which does not depend on the number of replicates, is not
     timed, as the closed form has none."""
-    harness = Harness(problem, make_estimator(estimator_name), n_samples=n_samples)
+    harness = Harness(problem, make_estimator(estimator_name), n_samples=n_samples, compile=compile)
     return n_replicates / _median_seconds(lambda: harness.run(n_replicates), min_run_time)
 
 
 def peak_memory_mb(n_replicates: int, n_samples: int) -> dict:
-    """Peak RSS of a fresh process that imports torch and runs the harness (and of one that only
-    imports, for reference)."""
+    """Peak resident memory (``VmHWM``, which unlike ``ru_maxrss`` does not carry the parent's
+    peak across fork and exec) of a fresh process that runs the harness, and after importing torch."""
     code = (
-        "import resource, json, time, torch\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "import json, time, torch\n"
+        "def hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "base = hwm()\n"
         "from bench.harness import measure\nfrom bench.problems import make_problem\n"
         "from estimators import make_estimator\n"
         "t = time.perf_counter()\n"
         f"m = measure(make_problem('gaussian_quadratic'), make_estimator('score_function'), n_samples={n_samples}, "
         f"n_replicates={n_replicates})\n"
-        "print(json.dumps(dict(import_mb=base / 1024, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-        " seconds=time.perf_counter() - t, variance=m.rows[-1]['variance'])))\n"
+        "print(json.dumps(dict(import_mb=base, peak_mb=hwm(), seconds=time.perf_counter() - t,"
+        " variance=m.rows[-1]['variance'])))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick, rounds: int = 5) -> dict:
+def _measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick, rounds: int = 5,
+                  compile: bool = False) -> dict:
     """The three rates, measured in alternation over ``rounds`` short rounds (the machine's speed
     drifts over seconds; alternating keeps the ratios side by side); medians over the rounds."""
     t = (0.3 if quick else 1.0) / rounds
     closed = pname == "gaussian_quadratic"
-    naive, harness, closed_form = [], [], []
+    naive, harness, compiled, closed_form = [], [], [], []
     for _ in range(rounds):
         naive.append(naive_rate(problem, ename, n, loop_iters, t))
         harness.append(harness_rate(problem, ename, n, reps, t))
+        if compile:
+            compiled.append(harness_rate(problem, ename, n, reps, t, compile=True))
         closed_form.append(closed_form_rate(problem, ename, n, reps, t) if closed else float("nan"))
-    med = lambda xs: float(pd.Series(xs).median())  # noqa: E731
+    med = lambda xs: float(pd.Series(xs).median()) if xs else float("nan")  # noqa: E731
     row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps,
                naive_per_s=med(naive), harness_per_s=med(harness), closed_form_per_s=med(closed_form))
     row["harness_vs_naive"] = row["harness_per_s"] / row["naive_per_s"]
     row["harness_vs_closed_form"] = row["harness_per_s"] / row["closed_form_per_s"]
+    if compile:
+        row["compiled_per_s"] = med(compiled)
+        row["compiled_vs_closed_form"] = row["compiled_per_s"] / row["closed_form_per_s"]
     print(f"{pname:>18} dim={row['dim']!s:>3} {ename:>18} n={n:<3} R={reps:<8} naive {row['naive_per_s']:>10.4g}/s  "
           f"harness {row['harness_per_s']:>10.4g}/s  closed {row['closed_form_per_s']:>10.4g}/s  "
-          f"x{row['harness_vs_naive']:.0f} naive, {row['harness_vs_closed_form']:.2f} of closed form", flush=True)
+          f"x{row['harness_vs_naive']:.0f} naive, {row['harness_vs_closed_form']:.2f} of closed form"
+          + (f"; compiled {row['compiled_per_s']:.4g}/s, {row['compiled_vs_closed_form']:.2f} of closed form"
+             if compile else ""), flush=True)
     return row
 
 
 def markdown_table(df: pd.DataFrame) -> str:
     """The README's speed table."""
-    lines = ["| problem | estimator | n_samples | n_replicates | naive loop /s | harness /s | closed form /s "
-             "| harness ÷ naive | harness ÷ closed form |", "|---|---|---|---|---|---|---|---|---|"]
+    compiled = "compiled_per_s" in df
+    head = ("| problem | estimator | n_samples | n_replicates | naive loop /s | harness /s | closed form /s "
+            "| harness ÷ naive | harness ÷ closed form |")
+    lines = [head + (" compiled ÷ closed form |" if compiled else ""), "|---" * (10 if compiled else 9) + "|"]
+    ratio = lambda v: "" if pd.isna(v) else f"{v:.2f}"  # noqa: E731
     for r in df.itertuples():
         prob = f"{r.problem} (dim {r.dim})" if r.dim != "" and not pd.isna(r.dim) else r.problem
         closed = "" if pd.isna(r.closed_form_per_s) else f"{r.closed_form_per_s:.3g}"
-        ratio = "" if pd.isna(r.harness_vs_closed_form) else f"{r.harness_vs_closed_form:.2f}"
         lines.append(f"| {prob} | {r.estimator} | {r.n_samples} | {r.n_replicates:.0e} | {r.naive_per_s:.3g} | "
-                     f"{r.harness_per_s:.3g} | {closed} | {r.harness_vs_naive:,.0f}x | {ratio} |")
+                     f"{r.harness_per_s:.3g} | {closed} | {r.harness_vs_naive:,.0f}x | {ratio(r.harness_vs_closed_form)} |"
+                     + (f" {ratio(r.compiled_vs_closed_form)} |" if compiled else ""))
     return "\n".join(lines)
 
 
-def run(quick: bool) -> pd.DataFrame:
+def run(quick: bool, compile: bool = False) -> pd.DataFrame:
     rows = []
     R = 100_000 if quick else 1_000_000
     loop_iters = 100 if quick else 500
@@ -166,7 +181,8 @@ def run(quick: bool) -> pd.DataFrame:
                 if size == 1 and not quick:
                     reps_list.insert(0, 100_000)  # the goal is stated at 1e5 "and more"
                 for reps in reps_list:
-                    rows.append(_measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick))
+                    rows.append(_measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick,
+                                              compile=compile))
     df = pd.DataFrame(rows)
     df["torch_version"] = torch.__version__
     df["threads"] = torch.get_num_threads()
@@ -180,15 +196,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="results/perf/perf.csv", help="CSV to write (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 1e6 x 100 peak-memory run")
+    parser.add_argument("--compile", action="store_true", help="also time the opt-in torch.compile harness")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, cpu")
-    df = run(args.quick)
+    df = run(args.quick, args.compile)
     if not args.no_memory:
         mem = peak_memory_mb(1_000_000, 100)
-        print(f"n_replicates=1e6, n_samples=100: peak RSS {mem['peak_mb']:.0f} MB "
-              f"(torch import alone {mem['import_mb']:.0f} MB), {mem['seconds']:.1f} s")
+        print(f"n_replicates=1e6, n_samples=100: peak resident memory {mem['peak_mb']:.0f} MB "
+              f"(after importing torch {mem['import_mb']:.0f} MB), {mem['seconds']:.1f} s")
         df["peak_rss_mb_1e6x100"] = mem["peak_mb"]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

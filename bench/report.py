@@ -33,7 +33,7 @@ REQUIRED = ["status", "message", "estimator", "problem", "n_samples", "param", "
             "bias", "bias_se", "bias_significant", "mse", "evals_per_estimate", "work_variance",
             "time_per_estimate_s"]
 ROOT_KEYS = ["n_replicates", "seed", "device", "dtype", "chunk_elements", "timing", "timing_min_run_time",
-             "progress", "allow_not_applicable", "resume", "job"]
+             "progress", "allow_not_applicable", "resume", "compile", "job"]
 Z_999 = NormalDist().inv_cdf(1 - 0.001 / 2)  # two-sided 99.9 %
 MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show the problem's total
 

@@ -98,7 +98,7 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
         problem = make_problem(cfg.problem.name, _options(cfg.problem))
         estimator = make_estimator(cfg.estimator.name, _options(cfg.estimator))
         harness = Harness(problem, estimator, n_samples=spec.n_samples, device=spec.device, dtype=spec.dtype,
-                          chunk_elements=spec.chunk_elements)
+                          chunk_elements=spec.chunk_elements, compile=spec.compile)
         m = harness.run(spec.n_replicates, spec.seed, progress=spec.progress)
         latency = (time_one_estimate(problem, estimator, spec.n_samples, spec.device, spec.dtype,
                                      spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)

@@ -128,18 +128,18 @@ class GradientMoments:
         contiguous rows are several times faster than along the columns of ``[C, P_phi]``."""
         if G.shape[1] == 0:
             return
-        G = G.to(torch.float64)
         if self.shift is None:
-            self.shift = G.mean(1)
-        d = G - self.shift[:, None]
+            self.shift = G.to(torch.float64).mean(1)
         self.count += G.shape[1]
-        self.S1 += d.sum(1)
         if self.gram:
-            e = (d[:, None, :] * d[None, :, :]).reshape(-1, d.shape[1]) if self.p.full else d * d
-            self.Se += e.sum(1)
-            self.E4 += e @ e.T
-            self.E3 += e @ d.T
+            S1, Se, E4, E3 = self.chunk_sums(G, self.shift, self.p.full)
+            self.S1 += S1
+            self.Se += Se
+            self.E4 += E4
+            self.E3 += E3
             return
+        d = G.to(torch.float64) - self.shift[:, None]
+        self.S1 += d.sum(1)
         if self.p.full:
             self.Se += d @ d.T
             Q = torch.stack([self.p.quad(d, t) for t in range(len(self.p.rows))])
@@ -149,6 +149,16 @@ class GradientMoments:
             Q = self.W.T @ e
         self.Q2 += (Q * Q).sum(1)
         self.QD += Q @ d.T
+
+    @staticmethod
+    def gram_sums(G: torch.Tensor, shift: torch.Tensor, full: bool):
+        """A chunk's sums for the Gram path: ``sum d``, ``sum e``, ``e e^T``, ``e d^T`` (float64),
+        ``d = G - shift``, ``e = d*d`` or ``vec(d d^T)``. A pure function, so it can be compiled."""
+        d = G.to(torch.float64) - shift[:, None]
+        e = (d[:, None, :] * d[None, :, :]).reshape(-1, d.shape[1]) if full else d * d
+        return d.sum(1), e.sum(1), e @ e.T, e @ d.T
+
+    chunk_sums = gram_sums  # replaced by a compiled version with compile=true
 
     def _row_sums(self):
         """Per row: sum of q, sum of q^2, sum of q d (over all replicates so far), and sum d d^T."""

@@ -1,7 +1,9 @@
 """Monte Carlo gradient estimators, one module per family, registered by name.
 
-Every estimator has one signature, ``surrogate(dist, cost, n_samples, sampler, state)``, and
-returns a surrogate loss per replicate whose gradient is the estimate (see :mod:`estimators.base`).
+Every estimator has one signature, ``surrogate(dist, cost, n_samples, sampler, state, params)``,
+and returns a surrogate loss per replicate whose gradient is the estimate (see
+:mod:`estimators.base`). Families: score function (with baselines), reparameterization,
+measure-valued, ARM/DisARM/REBAR, relaxations (Gumbel-softmax, straight-through), exact.
 """
 
 from . import bernoulli, exact, measure_valued, relaxed, reparameterization, score_function  # noqa: F401  (registers)

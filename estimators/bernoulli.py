@@ -18,6 +18,11 @@ def _logits_and_uniform(dist, n_samples: int, sampler) -> tuple[torch.Tensor, to
     return alpha, sampler.uniform(torch.Size((n_samples,)) + dist.batch_shape + dist.event_shape, alpha)
 
 
+def diff_shape(u: torch.Tensor, dist) -> tuple:
+    """Shape that broadcasts a per-sample cost over the event dimensions of ``u``."""
+    return tuple(u.shape[: u.dim() - len(dist.event_shape)]) + (1,) * len(dist.event_shape)
+
+
 @register
 class ARM(Estimator):
     r"""Augment-REINFORCE-merge (unbiased), for Bernoulli variables.
@@ -41,11 +46,6 @@ class ARM(Estimator):
             diff = (cost(b1) - cost(b2)).reshape(diff_shape(u, dist))
             g = mean_over_samples(diff * (u - 0.5))
         return linear_surrogate([(g, alpha)])
-
-
-def diff_shape(u: torch.Tensor, dist) -> tuple:
-    """Shape that broadcasts a per-sample cost over the event dimensions of ``u``."""
-    return tuple(u.shape[: u.dim() - len(dist.event_shape)]) + (1,) * len(dist.event_shape)
 
 
 @register

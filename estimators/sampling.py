@@ -107,3 +107,39 @@ class Sampler:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
                 return dist.sample((n,))
+
+
+class RecordingSampler(Sampler):
+    """A sampler that also records each draw's kind and shape (the noise plan of a surrogate)."""
+
+    def __init__(self, generator: torch.Generator):
+        super().__init__(generator)
+        self.plan: list[tuple[str, tuple]] = []
+
+    def normal(self, shape, like):
+        self.plan.append(("normal", tuple(shape)))
+        return super().normal(shape, like)
+
+    def uniform(self, shape, like):
+        self.plan.append(("uniform", tuple(shape)))
+        return super().uniform(shape, like)
+
+
+class PredrawnSampler(Sampler):
+    """Serves noise drawn beforehand, in order: lets ``torch.compile`` trace a surrogate with the
+    random numbers as inputs (drawn outside the compiled code, from the job's generator)."""
+
+    def __init__(self, noises):
+        super().__init__(None)
+        self.noises, self.next = list(noises), 0
+
+    def _pop(self):
+        value = self.noises[self.next]
+        self.next += 1
+        return value
+
+    def normal(self, shape, like):
+        return self._pop()
+
+    def uniform(self, shape, like):
+        return self._pop()
