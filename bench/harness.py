@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -37,7 +37,6 @@ class Measurement:
     n_nonfinite: int
     seconds: float
     estimates: torch.Tensor | None = None  # [R, P_theta], only with keep_estimates
-    mean: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -192,7 +191,6 @@ class Harness:
             n_nonfinite=n_bad,
             seconds=time.perf_counter() - start,
             estimates=torch.cat(kept) if keep_estimates else None,
-            mean=moments.mean_theta().cpu() if moments.count else None,
         )
 
 
@@ -211,8 +209,6 @@ def measure(
 ) -> Measurement:
     """Measure ``estimator`` on ``problem``: statistics of ``n_replicates`` independent estimates,
     each from ``n_samples`` samples, computed in batched chunks."""
-    if n_replicates < 2:
-        raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
     start = time.perf_counter()
     harness = Harness(problem, estimator, n_samples=n_samples, device=device, dtype=dtype,
                       chunk_elements=chunk_elements)

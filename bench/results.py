@@ -16,8 +16,6 @@ import pandas as pd
 JOB_FILE = "result.csv"
 SWEEP_FILE = "results.csv"
 
-STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
-
 # The measured columns, in order; configuration columns (estimator.*, problem.*, root keys) precede them.
 MEASURED = [
     "param", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",

@@ -9,7 +9,6 @@ and sets a non-zero exit status when a job was not ``ok``.
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import secrets
@@ -31,8 +30,6 @@ from .harness import Harness
 from .problems import make_problem
 from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, summary_table, write_atomic
 from .timing import time_one_estimate
-
-log = logging.getLogger(__name__)
 
 if not OmegaConf.has_resolver("bench_uid"):
     # Cached per config, so the folder name is stable within a run and differs between two runs

@@ -59,7 +59,6 @@ class Projection:
             self.rows.append(Row(name, torch.arange(start, start + size)))
             start += size
         self.rows.append(Row("total", torch.arange(start)))
-        self.n_theta = start
         self.n_phi = start if self.J is None else self.J.shape[0]
         if self.J is None:
             self.row_masks = torch.zeros(start, len(self.rows), dtype=torch.float64)
@@ -228,9 +227,6 @@ class GradientMoments:
                 )
             rows.append(out)
         return rows
-
-    def mean_theta(self) -> torch.Tensor:
-        return self.p.to_theta(self.shift + self.S1 / self.count)
 
 
 @functools.lru_cache(maxsize=256)

@@ -68,7 +68,6 @@ def base_distribution(dist: D.Distribution) -> D.Distribution:
 
 _FAMILIES = {D.Normal: "gaussian", D.Bernoulli: "bernoulli", D.Categorical: "categorical",
              D.OneHotCategorical: "categorical"}
-FAMILIES = ("gaussian", "bernoulli", "categorical")
 
 
 def capabilities(dist: D.Distribution, cost: Cost | None = None) -> frozenset[str]:
