@@ -60,13 +60,15 @@ class Projection:
             start += size
         self.rows.append(Row("total", torch.arange(start)))
         self.n_phi = start if self.J is None else self.J.shape[0]
+        # row_forms[t]: the quadratic form of row t, K_t = J_t J_t^T (P_phi x P_phi), or in identity
+        # mode the 0/1 mask of the row's coordinates.
         if self.J is None:
             self.row_masks = torch.zeros(start, len(self.rows), dtype=torch.float64)
             for t, row in enumerate(self.rows):
                 self.row_masks[row.cols, t] = 1.0
-            self._K = list(self.row_masks.T)
+            self.row_forms = list(self.row_masks.T)
         else:
-            self._K = [self.J[:, r.cols] @ self.J[:, r.cols].T for r in self.rows]
+            self.row_forms = [self.J[:, r.cols] @ self.J[:, r.cols].T for r in self.rows]
 
     @property
     def full(self) -> bool:
@@ -77,12 +79,12 @@ class Projection:
             self.J = self.J.to(device)
         else:
             self.row_masks = self.row_masks.to(device)
-        self._K = [k.to(device) for k in self._K]
+        self.row_forms = [k.to(device) for k in self.row_forms]
         return self
 
     def quad(self, d: torch.Tensor, t: int) -> torch.Tensor:
         """``d_r^T K_t d_r`` for every column ``d_r`` of ``d`` (``[P_phi, C]``)."""
-        K = self._K[t]
+        K = self.row_forms[t]
         return ((K @ d) * d).sum(0) if self.full else K @ (d * d)
 
     def to_theta(self, v: torch.Tensor) -> torch.Tensor:
@@ -110,7 +112,7 @@ class GradientMoments:
         n_features = P * P if projection.full else P
         self.gram = n_features <= self.MAX_GRAM_FEATURES
         if projection.full:
-            self.W = torch.stack([k.reshape(-1) for k in projection._K], 1).to(**f64)
+            self.W = torch.stack([k.reshape(-1) for k in projection.row_forms], 1).to(**f64)
         else:
             self.W = projection.row_masks.to(**f64)
         self.Se = torch.zeros((P, P) if projection.full and not self.gram else n_features, **f64)
@@ -180,7 +182,7 @@ class GradientMoments:
         Q1, Q2, QD, S2 = (x.cpu().numpy() for x in self._row_sums())
         S1, shift = self.S1.cpu().numpy(), self.shift.cpu().numpy()
         full = self.p.full
-        Ks = [k.cpu().numpy() for k in self.p._K]
+        Ks = [k.cpu().numpy() for k in self.p.row_forms]
         J = self.p.J.cpu().numpy() if full else None
 
         def K(t, v):
