@@ -127,27 +127,26 @@ class Harness:
             self.compiled_sums = torch.compile(GradientMoments.gram_sums, dynamic=False)
             self._plans: dict[int, list] = {}
 
+    def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:
+        return self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples, sampler, state,
+                                        params=phi)
+
     def _surrogate_of_noise(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor]) -> torch.Tensor:
         """The surrogate with the random numbers as inputs (what ``compile=true`` compiles)."""
-        phi = dict(zip(self.phi0, phi_values))
-        return self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples,
-                                        PredrawnSampler(noises), None, params=phi)
+        return self._call_surrogate(dict(zip(self.phi0, phi_values)), PredrawnSampler(noises), None)
 
     def _noise_plan(self, c: int) -> list:
         """The draws a chunk of ``c`` replicates makes, recorded once by a dry run."""
         if c not in self._plans:
             recorder = RecordingSampler(torch.Generator(device=self.device).manual_seed(0))
-            phi = replicate(self.phi0, c)
-            self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples, recorder, None,
-                                     params=phi)
+            self._call_surrogate(replicate(self.phi0, c), recorder, None)
             self._plans[c] = recorder.plan
         return self._plans[c]
 
     def _surrogate(self, c: int, sampler: Sampler, state) -> tuple[dict, torch.Tensor]:
         phi = replicate(self.phi0, c)
         if self.compiled is None:
-            return phi, self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples,
-                                                 sampler, state, params=phi)
+            return phi, self._call_surrogate(phi, sampler, state)
         like = next(iter(self.phi0.values()))
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
         return phi, self.compiled(list(phi.values()), noises)
