@@ -1,4 +1,37 @@
-"""gradient-estimator-bench: problems, the batched measuring harness, statistics, timing, results
-and the command-line entry points ``python -m bench.run`` (jobs and sweeps), ``bench.report``
-(figures), ``bench.perf`` (speed), ``bench.applicability``, ``bench.regression`` and
-``bench.reference``."""
+"""gradient-estimator-bench: the variance, bias and cost of Monte Carlo gradient estimators against
+exact gradients.
+
+The library::
+
+    import bench
+    df = bench.measure("gaussian_quadratic", "score_function", n_samples=10, n_replicates=100_000)
+    df = bench.compare(["gaussian_quadratic", "policy_mlp"], ["score_function", "reparameterization"],
+                       n_samples=[1, 10], n_replicates=20_000)
+    estimator = bench.make_estimator("score_function_baseline", baseline="ema")
+    loss = estimator(torch.distributions.Normal(mu, std), cost_fn, n_samples=10, state=state)
+
+The commands: ``python -m bench.run`` (jobs and sweeps), ``bench.train`` (training loops),
+``bench.report`` (figures), ``bench.calibrate`` (the statistics' calibration), ``bench.perf``
+(speed), ``bench.applicability``, ``bench.regression`` and ``bench.reference``.
+"""
+
+from estimators import ESTIMATORS, ConfigError, Cost, Estimator, NotApplicable, Sampler, make_estimator, options
+
+from .api import compare, measure
+from .problems import PROBLEMS, Problem, make_problem
+
+__all__ = [
+    "ESTIMATORS",
+    "PROBLEMS",
+    "ConfigError",
+    "Cost",
+    "Estimator",
+    "NotApplicable",
+    "Problem",
+    "Sampler",
+    "compare",
+    "make_estimator",
+    "make_problem",
+    "measure",
+    "options",
+]

@@ -1,47 +1,51 @@
-"""The estimators x problems table (applies or not, evaluations of f per sample), generated from
-the registries: ``python -m bench.applicability`` prints the table the README shows."""
+"""The estimators x problems table (applies or not, evaluations of f per sample), generated from the
+presets (one row per ``conf/estimator/*.yaml``, one column per ``conf/problem/*.yaml``):
+``python -m bench.applicability`` prints the table the README shows; ``--write`` updates the README."""
 
 from __future__ import annotations
 
-import torch
+import argparse
+import re
+import sys
+from pathlib import Path
 
-from estimators import ESTIMATORS, capabilities, make_estimator
+from .presets import build, one_replicate, preset_names
 
-from .harness import problem_cost, replicate
-from .problems import PROBLEMS, make_problem
-
-
-def _default_distributions() -> dict[str, tuple]:
-    """Per problem (defaults): one replicate's distribution and its capabilities."""
-    out = {}
-    for pname in sorted(PROBLEMS):
-        problem = make_problem(pname)
-        with torch.no_grad():
-            dist = problem.distribution(replicate(problem.encode(problem.init_params("cpu", torch.float32)), 1))
-        out[pname] = (dist, capabilities(dist, problem_cost(problem)))
-    return out
-
-
-def applicability(distributions: dict[str, tuple] | None = None) -> dict[tuple[str, str], str | None]:
-    """``(estimator, problem) -> None`` if it applies (defaults of both), else the reason."""
-    distributions = distributions or _default_distributions()
-    return {(ename, pname): make_estimator(ename).applies_to(caps)
-            for pname, (_, caps) in distributions.items() for ename in sorted(ESTIMATORS)}
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- applicability-table -->", "<!-- /applicability-table -->"
 
 
 def markdown_table() -> str:
-    distributions = _default_distributions()
-    table = applicability(distributions)
-    problems = sorted(PROBLEMS)
+    problems = preset_names("problem")
     lines = ["| estimator | " + " | ".join(f"`{p}`" for p in problems) + " |",
              "|---|" + "---|" * len(problems)]
-    for ename in sorted(ESTIMATORS):
-        est = make_estimator(ename)
-        cells = ["–" if table[ename, pname] is not None else f"✓ {est.evals_per_estimate(1, distributions[pname][0])}"
-                 for pname in problems]
+    for ename in preset_names("estimator"):
+        est = build("estimator", ename)
+        cells = []
+        for pname in problems:
+            dist, caps = one_replicate(pname)
+            cells.append("–" if est.applies_to(caps) is not None else f"✓ {est.evals_per_estimate(1, dist)}")
         lines.append(f"| `{ename}`{' (biased)' if est.biased else ''} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def readme_with_table(readme: str, table: str) -> str:
+    return re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{table}\n{END}", readme,
+                  flags=re.S)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"update the table in {README}")
+    args = parser.parse_args(argv)
+    table = markdown_table()
+    if args.write:
+        README.write_text(readme_with_table(README.read_text(), table))
+        print(f"written: {README}")
+    else:
+        print(table)
+    return 0
+
+
 if __name__ == "__main__":
-    print(markdown_table())
+    sys.exit(main())

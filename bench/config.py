@@ -1,18 +1,41 @@
-"""Validation of the root config keys: each bad value raises a one-line :class:`ConfigError`
-naming the key and what is allowed."""
+"""The root configuration: where ``conf/`` is, its defaults, and the validation of the root keys
+(each bad value raises a one-line :class:`ConfigError` naming the key and what is allowed)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
 
 import torch
+from omegaconf import OmegaConf
 
-from estimators.base import ConfigError
+from estimators.options import ConfigError, check_bool, check_choice, check_number
 
-from .problems.base import check_number
-
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
+
+
+@lru_cache(maxsize=1)
+def _root_defaults() -> dict[str, Any]:
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))
+    return {k: v for k, v in cfg.items() if k not in ("defaults", "hydra")}
+
+
+def root_defaults() -> dict[str, Any]:
+    """The root keys of ``conf/config.yaml`` with their defaults (what a job's columns start from)."""
+    return dict(_root_defaults())
+
+
+def dtype_name(dtype: torch.dtype | str) -> str:
+    if isinstance(dtype, str):
+        return dtype
+    for name, value in DTYPES.items():
+        if value == dtype:
+            return name
+    raise ConfigError("dtype", str(dtype), f"choose one of {', '.join(DTYPES)}")
 
 
 @dataclass(frozen=True)
@@ -29,24 +52,26 @@ class JobSpec:
     compile: bool
 
 
-def job_spec(cfg) -> JobSpec:
-    """Check the root keys of a composed config."""
-    n_samples = check_number("n_samples", cfg.n_samples, integer=True, minimum=1)
-    n_replicates = check_number("n_replicates", cfg.n_replicates, integer=True, minimum=2)
-    seed = check_number("seed", cfg.seed, integer=True, minimum=0)
-    chunk_elements = check_number("chunk_elements", cfg.chunk_elements, integer=True, minimum=1)
-    if cfg.dtype not in DTYPES:
-        raise ConfigError("dtype", cfg.dtype, f"choose one of {', '.join(DTYPES)}")
-    device = str(cfg.device)
+def check_device(device: Any) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``, with CUDA present for the latter."""
+    device = str(device)
     if device.split(":")[0] not in DEVICES:
-        raise ConfigError("device", cfg.device, f"choose one of {', '.join(DEVICES)}")
+        raise ConfigError("device", device, f"choose one of {', '.join(DEVICES)}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", cfg.device, "CUDA is not available on this machine; use device=cpu")
-    if not isinstance(cfg.timing, bool):
-        raise ConfigError("timing", cfg.timing, "choose true or false")
-    min_run_time = check_number("timing_min_run_time", cfg.timing_min_run_time, positive=True)
-    for key in ("allow_not_applicable", "resume", "compile"):
-        if not isinstance(cfg.get(key, False), bool):
-            raise ConfigError(key, cfg.get(key), "choose true or false")
-    return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg.dtype], chunk_elements,
-                   cfg.timing, float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))
+        raise ConfigError("device", device, "CUDA is not available on this machine; use device=cpu")
+    return device
+
+
+def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
+    """Check the root keys of a job's configuration."""
+    n_samples = check_number("n_samples", cfg["n_samples"], integer=True, minimum=1)
+    n_replicates = check_number("n_replicates", cfg["n_replicates"], integer=True, minimum=2)
+    seed = check_number("seed", cfg["seed"], integer=True, minimum=0)
+    chunk_elements = check_number("chunk_elements", cfg["chunk_elements"], integer=True, minimum=1)
+    check_choice("dtype", cfg["dtype"], DTYPES)
+    device = check_device(cfg["device"])
+    for key in ("timing", "progress", "allow_not_applicable", "resume", "compile"):
+        check_bool(key, cfg.get(key, False))
+    min_run_time = check_number("timing_min_run_time", cfg["timing_min_run_time"], positive=True)
+    return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg["dtype"]], chunk_elements,
+                   cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))

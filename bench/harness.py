@@ -1,53 +1,62 @@
 """The measuring harness: R independent gradient estimates, batched as a tensor dimension.
 
-For each chunk of replicates, phi gets a leading ``[C]`` dimension as an independent leaf; the C
-surrogates are summed and one backward pass gives the C estimates as rows of ``phi.grad``. They are
-mapped to theta by the Jacobian of ``encode``, taken once (exact, because the cost does not depend
+For each chunk of C replicates, phi gets a leading ``[C]`` dimension as an independent leaf (ahead
+of the run dimension ``[S]``: S independent runs at their own theta, 1 for a job); the surrogates
+are summed and one backward pass gives every estimate as a row of ``phi.grad``. They are mapped to
+theta by the Jacobian of ``encode``, taken once per run (exact, because the cost does not depend
 on theta), and reduced into :class:`bench.statistics.GradientMoments` as they come, so memory stays
 bounded whatever ``n_replicates``. Random numbers come from one generator seeded by ``seed``.
 
-With ``compile=True`` the surrogate and the statistics' chunk sums run through ``torch.compile``;
-the noise is still drawn by the job's generator, outside the compiled code and in the same order,
-so the estimates are the eager ones up to floating-point rounding.
+With ``compile=True`` the surrogate and the statistics' per-row squares run through
+``torch.compile``; the noise is still drawn by the job's generator, outside the compiled code and
+in the same order, so the estimates are the eager ones up to floating-point rounding.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
 from estimators import Estimator, Sampler
-from estimators.base import ConfigError, Cost
+from estimators.options import ConfigError
 from estimators.sampling import PredrawnSampler, RecordingSampler
 
 from .problems import Problem
-from .statistics import GradientMoments, Projection
+from .statistics import GradientMoments, Projection, batch_size
 
 DEFAULT_CHUNK_ELEMENTS = 2**19
 
 
 @dataclass
 class Measurement:
+    """The statistics of one harness run. ``rows``: one dict per (run, parameter) with a ``run``
+    key; ``n_nonfinite`` and ``messages`` per run; ``estimates``: ``[S, R, P_theta]`` with
+    ``keep_estimates``."""
+
     rows: list[dict]
     n_replicates: int
-    n_nonfinite: int
+    n_nonfinite: list[int]
     seconds: float
-    estimates: torch.Tensor | None = None  # [R, P_theta], only with keep_estimates
+    messages: list[list[str]] = field(default_factory=list)
+    estimates: torch.Tensor | None = None
 
-    @property
-    def status(self) -> str:
-        return "nonfinite" if self.n_nonfinite else "ok"
+    def run_rows(self, run: int = 0) -> list[dict]:
+        return [r for r in self.rows if r["run"] == run]
 
-    @property
-    def message(self) -> str:
-        if not self.n_nonfinite:
-            return ""
-        return (f"{self.n_nonfinite} of {self.n_replicates} estimates had non-finite entries; "
-                f"statistics use the {self.n_replicates - self.n_nonfinite} finite ones")
+    def status(self, run: int = 0) -> str:
+        return "nonfinite" if self.n_nonfinite[run] else "ok"
+
+    def message(self, run: int = 0) -> str:
+        parts = []
+        if self.n_nonfinite[run]:
+            bad = self.n_nonfinite[run]
+            parts.append(f"{bad} of {self.n_replicates} estimates had non-finite entries; "
+                         f"statistics use the {self.n_replicates - bad} finite ones")
+        return "; ".join(parts + list(self.messages[run] if self.messages else []))
 
 
 def flat(tensors: dict[str, torch.Tensor], leading: int = 0) -> torch.Tensor:
@@ -55,21 +64,37 @@ def flat(tensors: dict[str, torch.Tensor], leading: int = 0) -> torch.Tensor:
     return torch.cat([v.reshape(*v.shape[:leading], -1) for v in tensors.values()], dim=leading)
 
 
+def with_runs(theta: dict[str, torch.Tensor] | None, problem: Problem, device, dtype) -> dict[str, torch.Tensor]:
+    """theta with a leading run dimension (one run at the problem's initial point by default)."""
+    if theta is None:
+        return {k: v.unsqueeze(0) for k, v in problem.init_params(device, dtype).items()}
+    return {k: v.detach().to(device=device, dtype=dtype) for k, v in theta.items()}
+
+
+def encode_jacobian(problem: Problem, theta: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per run, the Jacobian of ``encode``: ``[S, P_phi, P_theta]`` (runs are independent, so one
+    vector-Jacobian product per phi coordinate gives row j of every run's Jacobian at once)."""
+    leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
+    phi = flat(problem.encode(leaves), leading=1)  # [S, P_phi]
+    S, P = phi.shape
+    basis = torch.eye(P, dtype=phi.dtype, device=phi.device)[:, None, :].expand(P, S, P)
+    try:
+        rows = torch.autograd.grad(phi, list(leaves.values()), grad_outputs=basis, is_grads_batched=True,
+                                   allow_unused=True)
+    except RuntimeError:  # an op without a batching rule: one backward pass per coordinate
+        rows = [torch.stack(g) for g in zip(*[
+            torch.autograd.grad(phi, list(leaves.values()), grad_outputs=basis[j], retain_graph=True,
+                                allow_unused=True) for j in range(P)])]
+    rows = [torch.zeros(P, *v.shape, dtype=v.dtype, device=v.device) if g is None else g
+            for g, v in zip(rows, leaves.values())]
+    return torch.cat([g.reshape(P, S, -1) for g in rows], 2).transpose(0, 1).detach()
+
+
 def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
-    """phi at theta, the Jacobian of encode (``None`` for the identity), and the exact gradient
-    of the objective with respect to phi (``None`` when the problem has no exact value)."""
-    if problem.identity_encode:
-        jac = None
-    else:
-        names = list(theta)
-
-        def encode_flat(*values):
-            return flat(problem.encode(dict(zip(names, values))))
-
-        # One backward pass per phi coordinate (phi is small); torch.func.jacrev gives the same
-        # result but costs about a second on its first call.
-        parts = torch.autograd.functional.jacobian(encode_flat, tuple(theta.values()))
-        jac = torch.cat([p.reshape(p.shape[0], -1) for p in parts], dim=1).detach()
+    """For theta with a leading run dimension: phi, the Jacobian of encode (``None`` for the
+    identity) and the exact gradient of the objective with respect to phi (``[S, P_phi]``;
+    ``None`` when the problem has no exact value)."""
+    jac = None if problem.identity_encode else encode_jacobian(problem, theta)
     with torch.no_grad():
         phi0 = {k: v.detach() for k, v in problem.encode(theta).items()}
     exact = None
@@ -77,54 +102,56 @@ def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
         leaves = {k: v.clone().requires_grad_(True) for k, v in phi0.items()}
         objective = problem.expected_cost(problem.distribution(leaves)).sum()
         grads = torch.autograd.grad(objective, list(leaves.values()), allow_unused=True)
-        exact = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(-1) for g, v in zip(grads, leaves.values())]).detach()
+        exact = flat({k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(leaves.items(), grads)},
+                     leading=1).detach()
     return phi0, jac, exact
 
 
 def replicate(phi0: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
-    """phi with a leading ``[n]`` replicate dimension, as independent leaves."""
+    """phi with a leading ``[n]`` step (replicate) dimension, as independent leaves."""
     return {k: v.expand(n, *v.shape).clone().requires_grad_(True) for k, v in phi0.items()}
 
 
-def problem_cost(problem: Problem) -> Cost:
-    """The problem's cost as estimators see it (with its exact expectation when there is one)."""
-    return Cost(problem.cost, problem.expected_cost if problem.has_exact else None)
-
-
-def chunk_size(problem: Problem, phi0, n_samples: int, chunk_elements: int) -> int:
-    event = problem.distribution(replicate(phi0, 1)).event_shape
-    return max(1, chunk_elements // (n_samples * max(1, math.prod(event))))
+def event_size(problem: Problem, phi0: dict[str, torch.Tensor]) -> int:
+    """Sampled elements per replicate and run."""
+    one = {k: v[:1] for k, v in phi0.items()}
+    return max(1, math.prod(problem.distribution(replicate(one, 1)).event_shape))
 
 
 class Harness:
-    """Measures ``estimator`` on ``problem`` at a fixed theta. The set-up that does not depend on
-    the number of replicates or the seed (exact gradient, Jacobian of encode, applicability) is
-    done once here; :meth:`run` makes the batched estimates and their statistics."""
+    """Measures ``estimator`` on ``problem``, at the problem's initial theta or at given thetas
+    (``theta``: tensors with a leading run dimension, one independent measurement per run). The
+    set-up that does not depend on the number of replicates or the seed (exact gradient, Jacobian
+    of encode, applicability) is done once here; :meth:`run` makes the batched estimates and
+    their statistics."""
 
     def __init__(self, problem: Problem, estimator: Estimator, *, n_samples: int,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False):
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False,
+                 theta: dict[str, torch.Tensor] | None = None):
         self.problem, self.estimator, self.n_samples = problem, estimator, n_samples
         self.device, self.dtype = device, dtype
-        theta = problem.init_params(device, dtype)
+        theta = with_runs(theta, problem, device, dtype)
+        self.n_runs = next(iter(theta.values())).shape[0]
         self.phi0, jac, self.exact_phi = exact_gradients(problem, theta)
-        self.cost = problem_cost(problem)
-        one = problem.distribution(replicate(self.phi0, 1))
+        self.cost = problem.cost_function()
+        one = problem.distribution(replicate({k: v[:1] for k, v in self.phi0.items()}, 1))
         estimator.check(one, n_samples, self.cost)
         self.evals_per_estimate = estimator.evals_per_estimate(n_samples, one)
-        self.projection = Projection({k: v.numel() for k, v in theta.items()}, jac).to(device)
-        # Bound the elements an estimate touches: samples times evaluations of the cost.
-        self.chunk = max(1, chunk_size(problem, self.phi0, n_samples, chunk_elements)
-                         * n_samples // max(n_samples, self.evals_per_estimate))
+        self.projection = Projection({k: v[0].numel() for k, v in theta.items()}, jac).to(device)
+        # Bound the elements a chunk touches: samples times evaluations of the cost, over all runs.
+        per_replicate = n_samples * event_size(problem, self.phi0) * self.n_runs
+        self.chunk = max(1, chunk_elements // per_replicate * n_samples // max(n_samples, self.evals_per_estimate))
+        self.moment_warning = problem.moment_warning()
         self.compiled = None
         if compile:
-            if estimator.init_state() is not None:
+            if estimator.stateful:
                 raise ConfigError("compile", True, f"{estimator.describe()} keeps state between estimates; "
                                   "compile=true supports stateless estimators")
             # Dynamo caps recompilations per code object across instances; a job has one harness.
             torch.compiler.reset()
             self.compiled = torch.compile(self._surrogate_of_noise, dynamic=False)
-            self.compiled_sums = torch.compile(GradientMoments.gram_sums, dynamic=False)
+            self.compiled_row_squares = torch.compile(self.projection.row_squares, dynamic=False)
             self._plans: dict[int, list] = {}
 
     def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:
@@ -151,63 +178,65 @@ class Harness:
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
         return phi, self.compiled(list(phi.values()), noises)
 
-    def run(self, n_replicates: int, seed: int = 0, keep_estimates: bool = False, progress: bool = False) -> Measurement:
+    def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
+        """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]``."""
+        phi, surrogate = self._surrogate(c, sampler, state)
+        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+        S = self.n_runs
+        return torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, S, -1).permute(1, 2, 0)
+                          for g, v in zip(grads, phi.values())], 1)
+
+    def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,
+            keep_estimates: bool = False, progress: bool = False) -> Measurement:
+        """``n_replicates`` estimates per run, from ``seed`` (or a given ``sampler``); a stateful
+        estimator starts from ``state`` (default: a fresh one) and treats the replicates as
+        consecutive steps."""
         if n_replicates < 2:
             raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
         start = time.perf_counter()
         estimator = self.estimator
-        moments = GradientMoments(self.projection, self.device)
-        if self.compiled is not None:
-            moments.chunk_sums = self.compiled_sums
-        sampler = Sampler.seeded(seed, self.device)
-        state = estimator.init_state()
+        S = self.n_runs
+        moments = GradientMoments(
+            self.projection, S, n_replicates, self.device, shift=self.exact_phi,
+            batch=batch_size(n_replicates, estimator.memory_steps(), S,
+                             self.projection.n_phi + len(self.projection.rows)),
+            row_squares=self.compiled_row_squares if self.compiled is not None else None)
+        sampler = sampler or Sampler.seeded(seed, self.device)
+        state = estimator.init_state() if state is None else state
         C = self.chunk
-        kept, n_bad = [], 0
+        kept = []
         n_chunks = math.ceil(n_replicates / C)
-        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4, leave=False)
+        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4,
+                   leave=False)
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
-            phi, surrogate = self._surrogate(c, sampler, state)
-            grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
-            # One column per replicate: [P_phi, c] (see GradientMoments.update).
-            G = torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, -1).T
-                           for g, v in zip(grads, phi.values())], 0)
-            if not bool(torch.isfinite(G.sum())):  # fast path; the sum can overflow, so then look closer
-                finite = torch.isfinite(G).all(0)
-                n_bad += int((~finite).sum())
-                G = G[:, finite]
+            G = self.estimates(c, sampler, state)
             moments.update(G)
             if keep_estimates:
-                kept.append(self.projection.to_theta(G.T.to(torch.float64)).cpu())
+                kept.append(self.projection.to_theta(G.transpose(1, 2).to(torch.float64)).cpu())
             bar.update(c)
         bar.close()
         if torch.device(self.device).type == "cuda":
             torch.cuda.synchronize()
-        rows = moments.result(self.exact_phi, self.dtype)
+        results = moments.result(self.exact_phi, dtype=self.dtype, moment_warning=self.moment_warning)
+        rows = [{"run": s, **r} for s, (run_rows, _) in enumerate(results) for r in run_rows]
         return Measurement(
             rows=rows,
             n_replicates=n_replicates,
-            n_nonfinite=n_bad,
+            n_nonfinite=[int(v) for v in moments.n_nonfinite.cpu()],
             seconds=time.perf_counter() - start,
-            estimates=torch.cat(kept) if keep_estimates else None,
+            messages=[msgs for _, msgs in results],
+            estimates=torch.cat(kept, 1) if keep_estimates else None,
         )
 
 
-def measure(
-    problem: Problem,
-    estimator: Estimator,
-    *,
-    n_samples: int,
-    n_replicates: int,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-    keep_estimates: bool = False,
-    progress: bool = False,
-) -> Measurement:
-    """Measure ``estimator`` on ``problem``: statistics of ``n_replicates`` independent estimates,
-    each from ``n_samples`` samples, computed in batched chunks."""
+def measure_estimates(problem: Problem, estimator: Estimator, *, n_samples: int, n_replicates: int, seed: int = 0,
+                      device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                      chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, keep_estimates: bool = False,
+                      progress: bool = False) -> Measurement:
+    """Measure ``estimator`` on ``problem`` at its initial theta: statistics of ``n_replicates``
+    independent estimates, each from ``n_samples`` samples, computed in batched chunks (the
+    building block of :func:`bench.measure`, which returns the tidy table)."""
     start = time.perf_counter()
     harness = Harness(problem, estimator, n_samples=n_samples, device=device, dtype=dtype,
                       chunk_elements=chunk_elements)

@@ -2,7 +2,8 @@
 
 Runs two sweeps and reports them (a few minutes on 2 cores):
 
-* ``results/reference/all``: ``+experiment=reference``, every estimator on every problem;
+* ``results/reference/all``: ``+experiment=reference``, every estimator preset on every problem
+  preset (the lists are read from ``conf/``);
 * ``results/reference/mohamed2020_square``: ``+experiment=mohamed2020_square``, the variance of the
   score function, its optimal baseline, the pathwise and the measure-valued estimators along k,
   on the exact curves.
@@ -14,11 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .presets import preset_names
+
 REFERENCE = Path("results/reference")
 
 
 def main() -> int:
-    runs = [("all", ["+experiment=reference"]),
+    every = [f"estimator={','.join(preset_names('estimator'))}", f"problem={','.join(preset_names('problem'))}"]
+    runs = [("all", ["+experiment=reference", *every]),
             ("mohamed2020_square", ["+experiment=mohamed2020_square",
                                     f"hydra.sweep.dir={REFERENCE / 'mohamed2020_square'}"])]
     for name, overrides in runs:

@@ -1,9 +1,11 @@
 """Recorded reference variances for the statistical regression tests.
 
-``python -m bench.regression --write`` measures the main estimator x problem pairs at a fixed seed
-and writes ``tests/reference_variances.json``; ``tests/test_statistical_regression.py`` checks that
-each variance stays within its confidence interval of the recorded value, so a change that
-silently raises an estimator's variance (or breaks a baseline) fails the tests.
+``python -m bench.regression --write`` measures every (estimator preset, problem preset) pair that
+applies, at a fixed seed, and writes ``tests/reference_variances.json``;
+``tests/test_statistical_regression.py`` checks that each variance stays within its confidence
+interval of the recorded value, so a change that silently raises an estimator's variance (or
+breaks a baseline) fails. The cases come from the presets: a new estimator or problem is a new
+case (recorded by the next ``--write``).
 """
 
 from __future__ import annotations
@@ -15,43 +17,28 @@ from pathlib import Path
 
 import torch
 
-from estimators import make_estimator
-
-from .harness import measure
-from .problems import make_problem
+from .harness import measure_estimates
+from .presets import applicable_pairs, build
 
 REFERENCE_FILE = Path(__file__).resolve().parents[1] / "tests" / "reference_variances.json"
-N_REPLICATES = 50_000
+N_REPLICATES = 20_000
+N_SAMPLES = 2
 SEED = 0
 
-CASES = [
-    # (estimator, options, problem, options, n_samples)
-    ("score_function", {}, "gaussian_quadratic", {}, 1),
-    ("score_function", {}, "policy_mlp", {}, 10),
-    ("score_function_baseline", {"baseline": "ema"}, "gaussian_quadratic", {}, 4),
-    ("score_function_baseline", {"baseline": "loo"}, "policy_mlp", {}, 4),
-    ("score_function_baseline", {"baseline": "optimal"}, "gaussian_cosine", {}, 4),
-    ("reparameterization", {}, "gaussian_exp", {"dim": 3}, 2),
-    ("reparameterization", {}, "policy_mlp", {}, 1),
-    ("measure_valued", {"coupling": True}, "gaussian_quadratic", {}, 2),
-    ("arm", {}, "bernoulli_quadratic", {}, 2),
-    ("disarm", {}, "bernoulli_quadratic", {}, 2),
-    ("rebar", {}, "bernoulli_toy", {}, 2),
-    ("gumbel_softmax", {}, "categorical_bandit", {}, 2),
-    ("score_function", {}, "categorical_bandit", {}, 2),
-]
+
+def cases() -> list[tuple[str, str]]:
+    return applicable_pairs()
 
 
 def case_id(case) -> str:
-    e, eo, p, po, n = case
-    opts = ",".join(f"{k}={v}" for k, v in {**eo, **po}.items())
-    return f"{e}-{p}-n{n}" + (f"-{opts}" if opts else "")
+    return f"{case[0]}-{case[1]}-n{N_SAMPLES}"
 
 
 def measure_case(case) -> dict[str, dict[str, float]]:
-    e, eo, p, po, n = case
-    m = measure(make_problem(p, po), make_estimator(e, eo), n_samples=n, n_replicates=N_REPLICATES, seed=SEED,
-                dtype=torch.float64)
+    ename, pname = case
+    estimator = build("estimator", ename)
+    m = measure_estimates(build("problem", pname), estimator, n_samples=max(N_SAMPLES, estimator.min_samples),
+                          n_replicates=N_REPLICATES, seed=SEED, dtype=torch.float64)
     return {r["param"]: {"variance": r["variance"], "variance_se": r["variance_se"]} for r in m.rows}
 
 
@@ -59,7 +46,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {REFERENCE_FILE}")
     args = parser.parse_args(argv)
-    table = {case_id(c): measure_case(c) for c in CASES}
+    table = {case_id(c): measure_case(c) for c in cases()}
     text = json.dumps({"n_replicates": N_REPLICATES, "seed": SEED, "torch": torch.__version__, "cases": table},
                       indent=1, sort_keys=True)
     if args.write:

@@ -1,8 +1,11 @@
-"""Results: tidy rows (one per job and parameter, plus ``total``), file I/O and the summary table.
+"""Results: the one definition of the columns, tidy rows (one per job and parameter, plus
+``total``), file I/O and the summary table.
 
 Each job writes ``result.csv`` in its own folder (to a temporary name, then renamed, so a killed
 job never leaves a file that looks complete). A sweep gathers them into ``results.csv`` at its
-root. A job that failed still has a row, with ``status`` and a one-line ``message``.
+root. A job that failed still has a row, with ``status`` and a one-line ``message``. Every
+column that is not listed here is a configuration key (``estimator.*``, ``problem.*``, root keys),
+so adding a key to ``conf/config.yaml`` adds a column and nothing else.
 """
 
 from __future__ import annotations
@@ -16,32 +19,30 @@ import pandas as pd
 JOB_FILE = "result.csv"
 SWEEP_FILE = "results.csv"
 
-# The measured columns, in order; configuration columns (estimator.*, problem.*, root keys) precede them.
-MEASURED = [
-    "param", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
-    "bias_significant", "mse", "evals_per_estimate", "work_variance",
-    "time_per_estimate_s", "time_iqr_s", "harness_s", "n_nonfinite",
-]
+# The job's identity and outcome, first; configuration columns follow.
 LEADING = ["job", "status", "message", "estimator", "label", "problem", "n_samples", "n_replicates", "seed",
            "device", "dtype"]
+# What the harness measures, per parameter row (see bench/statistics.py for the definitions).
+MEASURED = [
+    "param", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
+    "bias_significant", "bias_p_value", "cosine_to_exact", "norm_ratio_to_exact", "mse",
+    "evals_per_estimate", "work_variance", "time_per_estimate_s", "time_iqr_s", "harness_s", "n_nonfinite",
+]
+# Where it ran.
 TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
+STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
+MEASURED_STATUSES = ("ok", "nonfinite")
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"problem": {"name": "x", "mu": 1}}`` -> ``{"problem": "x", "problem.mu": 1}``."""
+def flatten(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"problem": {"name": "x", "mu": 1}}`` -> ``{"problem": "x", "problem.mu": 1}``: a config
+    group's name becomes the group's column; lists become their text, so a row is flat."""
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict() if config else {}
     out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            inner = flatten(value, f"{name}.")
-            if "name" in value:
-                out[name] = value["name"]
-                inner.pop(f"{name}.name")
-            out.update(inner)
-        elif isinstance(value, (list, tuple)):
-            out[name] = str(list(value))
-        else:
-            out[name] = value
+    for key, value in flat.items():
+        if key.endswith(".name") and key.count(".") == 1:
+            key = key[: -len(".name")]
+        out[key] = str(list(value)) if isinstance(value, (list, tuple)) else value
     return out
 
 
@@ -61,14 +62,15 @@ def write_atomic(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def gather(sweep_dir: Path) -> pd.DataFrame:
-    """All job result files under ``sweep_dir``, plus a row for each job folder without one."""
+def gather(sweep_dir: Path, file_name: str = JOB_FILE) -> pd.DataFrame:
+    """All job files named ``file_name`` under ``sweep_dir``, plus a row for each job folder
+    without one."""
     sweep_dir = Path(sweep_dir)
     frames, missing = [], []
     for job_dir in sorted((p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")), key=_job_key):
         if job_dir == sweep_dir:
             continue
-        file = job_dir / JOB_FILE
+        file = job_dir / file_name
         if file.is_file():
             frames.append(pd.read_csv(file))
         else:
@@ -76,7 +78,7 @@ def gather(sweep_dir: Path) -> pd.DataFrame:
     for job_dir in missing:
         frames.append(pd.DataFrame([{
             "job": job_dir.name, "status": "error", "job_dir": str(job_dir),
-            "message": f"job folder {job_dir.name} has no {JOB_FILE}: the job was killed or crashed",
+            "message": f"job folder {job_dir.name} has no {file_name}: the job was killed or crashed",
         }]))
     if not frames:
         return pd.DataFrame(columns=LEADING + MEASURED + TRAILING)

@@ -1,45 +1,68 @@
-"""Streaming statistics of gradient estimates: variance, bias and MSE with standard errors.
+r"""Streaming statistics of gradient estimates: variance, bias and MSE, with standard errors that
+hold for dependent replicates and whatever the chunking, and one bias test per job.
 
-Estimates arrive in chunks as rows of a ``[C, P_phi]`` matrix of gradients with respect to the
-distribution parameters phi. A :class:`Projection` maps them to the problem's parameters theta
-(``g_theta = J^T g_phi``, exact because the cost does not depend on theta), and groups theta's
-coordinates into result rows (one per parameter tensor, plus ``total``). :class:`GradientMoments`
-reduces as it goes, in float64, so the ``R x P`` matrix of estimates is never kept. With
-``d = g - shift`` (the shift is the first chunk's mean, which keeps the sums free of
-cancellation), a row's squared norm per replicate is linear in a few features ``e`` of ``d``
-(``d*d`` for the identity Jacobian, ``vec(d d^T)`` otherwise). When there are few features, two
-Gram matrices per chunk (``e^T e`` and ``e^T d``) give every row's sums at once; otherwise each
-row's squared norms are formed per replicate.
+Layout. Estimates arrive in chunks as ``G``, ``[S, P_phi, C]``: S independent runs (1 for a job;
+many seeds in ``bench.calibrate``, many training runs in ``bench.train``), the P_phi coordinates of
+the gradient with respect to the distribution's parameters phi, and C consecutive replicates. A
+:class:`Projection` maps phi to the problem's parameters theta (``g_theta = J^T g_phi``, exact
+because the cost does not depend on theta) and groups theta's coordinates into result rows (one
+per parameter tensor, plus ``total``). :class:`GradientMoments` reduces as it goes, in float64,
+so the ``R x P`` matrix of estimates is never kept.
 
-For a row with ``K = J_t J_t^T`` and ``d = g - shift``, the per-replicate squared norm is
-``q = d^T K d``. Then, with ``mu = mean(d)``:
+Per run, with ``d = g - shift`` (the exact gradient when it is known, else the first chunk's
+mean: it keeps the sums free of cancellation), a row ``t`` with quadratic form
+``K_t = J_t J_t^T`` has the per-replicate squared norm ``q_t = d^T K_t d``, and with
+``mu = mean(d)`` over the R replicates:
 
-* ``variance = (sum q - R mu^T K mu) / (R - 1)``: the trace of the row's covariance;
-* ``variance_se = sqrt(Var[(d - mu)^T K (d - mu)] / R)``, the delta-method standard error, with
-  ``Var[(d+a)^T K (d+a)] = Var q + 4 (Ka)^T (E[q d] - E[q] mu) + 4 (Ka)^T Cov(d) (Ka)``;
-* ``bias = ||J_t^T (mean g - g*)||``, ``bias_se = sqrt(variance / R)`` (the root of the summed
-  squared standard errors of the mean's coordinates: what ``bias`` is for an unbiased estimator);
-* ``bias_significant``: a two-sided z-test per coordinate at family-wise level 0.1 % (Bonferroni
-  over the row's coordinates); a coordinate with zero variance counts as biased when it is off by
-  more than ``sqrt(eps) * max(1, |g*|)``;
+* ``variance = (sum q_t - R mu^T K_t mu) / (R - 1)``: the trace of the row's covariance;
+* ``variance_se``: by **batch means** over the replicate order. The replicates are cut into B
+  consecutive batches (at most 1024; for an estimator with state, each at least 10 times the
+  number of steps its state remembers, e.g. ``10 / (1 - decay)`` for an EMA baseline). The
+  variance is a smooth function of the means of ``q`` and ``d``; its influence value per replicate
+  is ``psi = q_t - 2 (K_t mu)^T d``, and the variance of the mean of ``psi`` is estimated from the
+  spread of its batch means: ``sum_b n_b (psi_b - psi)^2 / (B - 1) / R``. This is the standard
+  method for dependent sequences (the EMA baseline's estimates are uncorrelated but share the
+  baseline's error, so they are not independent), exact in the linearisation (no covariance
+  between coordinates is dropped), and the same whatever the chunking. It assumes the estimates'
+  fourth moment is finite (a problem says when it is not: the column is then empty, with a
+  message) and that batches are long next to the state's memory. With B - 1 degrees of freedom
+  the standard error itself has a relative spread of about ``1/sqrt(2(B - 1))``.
+* ``bias = ||J_t^T (mean g - g*)||``; ``bias_se = sqrt(variance / R)`` (what ``bias`` is for an
+  unbiased estimator); ``cosine_to_exact`` and ``norm_ratio_to_exact`` compare the mean estimate's
+  direction and length with the exact gradient's, per row.
+* ``bias_significant`` / ``bias_p_value``: **one test per job, in phi**, where the randomness
+  lives: a two-sided t-test per phi coordinate (R - 1 degrees of freedom) on the mean estimate
+  against the exact gradient, Bonferroni-combined over the coordinates that vary, at family-wise
+  level ``SIGNIFICANCE_LEVEL`` (0.1 %); a coordinate with zero variance counts as biased when it is
+  off by more than ``sqrt(eps) * max(1, |g*|)``. The per-coordinate variance uses the iid formula,
+  which holds for stateful unbiased estimators too: given the past, each estimate has mean ``g*``,
+  so the estimates are uncorrelated (a martingale-difference sequence). Every row of a job carries
+  the job's result; the per-row ``bias`` and ``bias_se`` stay for reading.
 * ``mse = mean ||J_t^T (g - g*)||^2``.
 
-For problems whose theta is phi itself (identity Jacobian), only the diagonal of Cov(d) is kept;
-the one term that uses Cov(d) then drops its off-diagonal part, which is exact with a single chunk
-and second order in (mean - shift) otherwise.
+Floors: below ``MIN_REPLICATES_FOR_SE`` replicates (or fewer than ``MIN_BATCHES`` batches) the
+standard errors are left empty, and below ``MIN_REPLICATES_FOR_BIAS_TEST`` the bias test is, each
+with a message: ``bench.calibrate`` measured the smallest counts at which the stated level holds
+for skewed estimators (see the README's calibration table).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
+from typing import Callable
 
 import numpy as np
 import torch
+from scipy import stats
 
 SIGNIFICANCE_LEVEL = 0.001
+MAX_BATCHES = 1024
+MIN_BATCHES = 10
+MEMORY_MULTIPLE = 10  # batches are at least this many times the state's memory
+MIN_REPLICATES_FOR_SE = 1000
+MIN_REPLICATES_FOR_BIAS_TEST = 10_000
+MAX_BATCH_ELEMENTS = 2**24  # float64 entries in the batch sums (128 MB), across all runs
 
 
 @dataclass
@@ -49,7 +72,13 @@ class Row:
 
 
 class Projection:
-    """phi-space gradients -> theta-space rows, with an explicit Jacobian or the identity."""
+    """phi-space gradients -> theta-space rows, per run: the identity, or a Jacobian ``[S, P_phi, P_theta]``.
+
+    ``mode`` says how a replicate's per-row squared norms are formed, whichever is cheaper:
+    ``identity`` (theta is phi: masked sums of ``d*d``), ``features`` (``vec(d d^T)`` times the
+    rows' quadratic forms ``K_t = J_t J_t^T``, for small P_phi) or ``theta`` (project ``J^T d``,
+    then masked sums of squares).
+    """
 
     def __init__(self, row_sizes: dict[str, int], jacobian: torch.Tensor | None):
         self.J = None if jacobian is None else jacobian.to(torch.float64)
@@ -59,189 +88,222 @@ class Projection:
             self.rows.append(Row(name, torch.arange(start, start + size)))
             start += size
         self.rows.append(Row("total", torch.arange(start)))
-        self.n_phi = start if self.J is None else self.J.shape[0]
-        # row_forms[t]: the quadratic form of row t, K_t = J_t J_t^T (P_phi x P_phi), or in identity
-        # mode the 0/1 mask of the row's coordinates.
+        self.n_theta = start
+        self.n_phi = start if self.J is None else self.J.shape[1]
+        # masks[:, t]: the 0/1 indicator of row t's theta coordinates
+        self.masks = torch.zeros(start, len(self.rows), dtype=torch.float64)
+        for t, row in enumerate(self.rows):
+            self.masks[row.cols, t] = 1.0
         if self.J is None:
-            self.row_masks = torch.zeros(start, len(self.rows), dtype=torch.float64)
-            for t, row in enumerate(self.rows):
-                self.row_masks[row.cols, t] = 1.0
-            self.row_forms = list(self.row_masks.T)
+            self.mode = "identity"
         else:
-            self.row_forms = [self.J[:, r.cols] @ self.J[:, r.cols].T for r in self.rows]
-
-    @property
-    def full(self) -> bool:
-        return self.J is not None
+            T, P, Pt = len(self.rows), self.n_phi, self.n_theta
+            self.mode = "features" if P * P * (T + 1) <= P * Pt + Pt * T else "theta"
+        if self.mode == "features":
+            # W[s, :, t] = vec(K_t) for run s: q_t = vec(d d^T) . W[:, t]
+            self.W = torch.stack([torch.einsum("spi,sqi->spq", self.J[:, :, r.cols], self.J[:, :, r.cols])
+                                  .reshape(self.J.shape[0], -1) for r in self.rows], 2)
 
     def to(self, device):
+        self.masks = self.masks.to(device)
         if self.J is not None:
             self.J = self.J.to(device)
-        else:
-            self.row_masks = self.row_masks.to(device)
-        self.row_forms = [k.to(device) for k in self.row_forms]
+        if self.mode == "features":
+            self.W = self.W.to(device)
         return self
 
-    def quad(self, d: torch.Tensor, t: int) -> torch.Tensor:
-        """``d_r^T K_t d_r`` for every column ``d_r`` of ``d`` (``[P_phi, C]``)."""
-        K = self.row_forms[t]
-        return ((K @ d) * d).sum(0) if self.full else K @ (d * d)
+    def row_squares(self, d: torch.Tensor) -> torch.Tensor:
+        """Per-row squared norms in theta of each replicate: ``d`` ``[S, P_phi, C]`` -> ``[S, T, C]``."""
+        if self.mode == "identity":
+            return torch.matmul(self.masks.T, d * d)
+        if self.mode == "features":
+            S, P, C = d.shape
+            e = (d[:, :, None, :] * d[:, None, :, :]).reshape(S, P * P, C)
+            return torch.bmm(self.W.transpose(1, 2), e)
+        dt = torch.bmm(self.J.transpose(1, 2), d)
+        return torch.matmul(self.masks.T, dt * dt)
 
     def to_theta(self, v: torch.Tensor) -> torch.Tensor:
-        """``J^T v`` for a vector or the rows of a matrix."""
-        if not self.full:
+        """``J^T v`` per run: ``v`` ``[S, ..., P_phi]`` -> ``[S, ..., P_theta]``."""
+        if self.J is None:
             return v
-        return v @ self.J
+        return torch.matmul(v, self.J) if v.dim() == 3 else torch.einsum("sp,spt->st", v, self.J)
+
+
+def batch_size(n_replicates: int, memory_steps: int = 0, n_runs: int = 1, width: int = 1) -> int:
+    """Replicates per batch of the batch-means standard error (see the module docstring)."""
+    max_batches = max(MIN_BATCHES, min(MAX_BATCHES, MAX_BATCH_ELEMENTS // max(1, n_runs * width)))
+    return max(1, math.ceil(n_replicates / max_batches), MEMORY_MULTIPLE * memory_steps)
 
 
 class GradientMoments:
-    """Accumulates chunks of phi-space estimates; :meth:`result` gives one dict per row."""
+    """Accumulates chunks of phi-space estimates for S runs; :meth:`result` gives each run's rows.
 
-    # Up to this many features per replicate, accumulate their Gram matrices (two matmuls per
-    # chunk); beyond it, form each row's squared norms per replicate instead.
-    MAX_GRAM_FEATURES = 16
+    ``row_squares`` may be handed in (e.g. a compiled version of ``Projection.row_squares``).
+    """
 
-    def __init__(self, projection: Projection, device):
+    def __init__(self, projection: Projection, n_runs: int, n_replicates: int, device, *,
+                 batch: int = 1, shift: torch.Tensor | None = None,
+                 row_squares: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.p = projection.to(device)
-        P = projection.n_phi
+        self.S, self.m = n_runs, batch
+        self.n_batches = math.ceil(n_replicates / batch)
+        P, T = projection.n_phi, len(projection.rows)
         f64 = dict(dtype=torch.float64, device=device)
-        self.count = 0
-        self.shift: torch.Tensor | None = None
-        self.S1 = torch.zeros(P, **f64)
-        # Features e of a replicate: d*d (identity) or vec(d d^T) (Jacobian); q_t = e . W[:, t].
-        n_features = P * P if projection.full else P
-        self.gram = n_features <= self.MAX_GRAM_FEATURES
-        if projection.full:
-            self.W = torch.stack([k.reshape(-1) for k in projection.row_forms], 1).to(**f64)
-        else:
-            self.W = projection.row_masks.to(**f64)
-        self.Se = torch.zeros((P, P) if projection.full and not self.gram else n_features, **f64)
-        n_rows = len(projection.rows)
-        if self.gram:
-            self.E4 = torch.zeros(n_features, n_features, **f64)
-            self.E3 = torch.zeros(n_features, P, **f64)
-        else:
-            self.Q2 = torch.zeros(n_rows, **f64)
-            self.QD = torch.zeros(n_rows, P, **f64)
+        self.shift = None if shift is None else shift.to(**f64)
+        self.batch_d = torch.zeros(n_runs, self.n_batches, P, **f64)  # per batch: sum of d
+        self.batch_q = torch.zeros(n_runs, self.n_batches, T, **f64)  # per batch: sum of q_t
+        self.batch_n = torch.zeros(n_runs, self.n_batches, **f64)  # per batch: replicates used
+        self.sum_d2 = torch.zeros(n_runs, P, **f64)  # per phi coordinate: sum of d^2
+        self.n_nonfinite = torch.zeros(n_runs, dtype=torch.long, device=device)
+        self.row_squares = row_squares or self.p.row_squares
+        self.offset = 0  # replicates seen so far (their position sets their batch)
 
     def update(self, G: torch.Tensor) -> None:
-        """Add a chunk of estimates, one per *column* of ``G`` (``[P_phi, C]``): reductions along
-        contiguous rows are several times faster than along the columns of ``[C, P_phi]``."""
-        if G.shape[1] == 0:
+        """Add the next C replicates of every run: ``G`` is ``[S, P_phi, C]`` (contiguous along C:
+        reductions along contiguous rows are several times faster than along columns)."""
+        C = G.shape[2]
+        if C == 0:
             return
+        d = G.to(torch.float64)
+        finite = None
+        if not bool(torch.isfinite(d.sum())):  # fast path; the sum can overflow, so then look closer
+            finite = torch.isfinite(d).all(1)  # [S, C]
+            self.n_nonfinite += (~finite).sum(1)
+            d = torch.where(finite[:, None, :], d, torch.zeros((), dtype=d.dtype, device=d.device))
         if self.shift is None:
-            self.shift = G.to(torch.float64).mean(1)
-        self.count += G.shape[1]
-        if self.gram:
-            S1, Se, E4, E3 = self.chunk_sums(G, self.shift, self.p.full)
-            self.S1 += S1
-            self.Se += Se
-            self.E4 += E4
-            self.E3 += E3
-            return
-        d = G.to(torch.float64) - self.shift[:, None]
-        self.S1 += d.sum(1)
-        if self.p.full:
-            self.Se += d @ d.T
-            Q = torch.stack([self.p.quad(d, t) for t in range(len(self.p.rows))])
-        else:
-            e = d * d
-            self.Se += e.sum(1)
-            Q = self.W.T @ e
-        self.Q2 += (Q * Q).sum(1)
-        self.QD += Q @ d.T
+            w = finite.to(d.dtype) if finite is not None else torch.ones(self.S, C, dtype=d.dtype, device=d.device)
+            self.shift = d.sum(2) / w.sum(1, keepdim=True).clamp_min(1)
+        d = d - self.shift[:, :, None]
+        if finite is not None:
+            d = d * finite[:, None, :]
+        q = self.row_squares(d)
+        self.sum_d2 += (d * d).sum(2)
+        n = finite.to(d.dtype) if finite is not None else None
+        lo = self.offset
+        for start, stop in self._segments(lo, C):
+            a, b = start - lo, stop - lo
+            first = start // self.m
+            count = (stop - start) // self.m if (stop - start) % self.m == 0 and start % self.m == 0 else 0
+            if count > 1:  # whole batches: one reshape-and-sum
+                self.batch_d[:, first:first + count] += d[:, :, a:b].reshape(self.S, -1, count, self.m).sum(3).transpose(1, 2)
+                self.batch_q[:, first:first + count] += q[:, :, a:b].reshape(self.S, -1, count, self.m).sum(3).transpose(1, 2)
+                self.batch_n[:, first:first + count] += (n[:, a:b].reshape(self.S, count, self.m).sum(2)
+                                                         if n is not None else self.m)
+            else:
+                self.batch_d[:, first] += d[:, :, a:b].sum(2)
+                self.batch_q[:, first] += q[:, :, a:b].sum(2)
+                self.batch_n[:, first] += n[:, a:b].sum(1) if n is not None else (b - a)
+        self.offset += C
 
-    @staticmethod
-    def gram_sums(G: torch.Tensor, shift: torch.Tensor, full: bool):
-        """A chunk's sums for the Gram path: ``sum d``, ``sum e``, ``e e^T``, ``e d^T`` (float64),
-        ``d = G - shift``, ``e = d*d`` or ``vec(d d^T)``. A pure function, so it can be compiled."""
-        d = G.to(torch.float64) - shift[:, None]
-        e = (d[:, None, :] * d[None, :, :]).reshape(-1, d.shape[1]) if full else d * d
-        return d.sum(1), e.sum(1), e @ e.T, e @ d.T
+    def _segments(self, lo: int, C: int):
+        """Split replicates ``[lo, lo + C)`` into a partial head batch, whole batches, a partial tail."""
+        hi, m = lo + C, self.m
+        head = min(hi, -(-lo // m) * m)
+        if head > lo:
+            yield lo, head
+        body = head + (hi - head) // m * m
+        if body > head:
+            yield head, body
+        if hi > body:
+            yield body, hi
 
-    chunk_sums = gram_sums  # replaced by a compiled version with compile=true
+    def result(self, exact_phi: torch.Tensor | None, *, dtype: torch.dtype, min_se: int = MIN_REPLICATES_FOR_SE,
+               min_bias_test: int = MIN_REPLICATES_FOR_BIAS_TEST, moment_warning: str | None = None
+               ) -> list[tuple[list[dict], list[str]]]:
+        """Per run: its rows (one dict per parameter tensor, plus ``total``) and its messages.
+        The arithmetic is on small arrays, so it runs in numpy (float64)."""
+        batch_d, batch_q, batch_n = (x.cpu().numpy() for x in (self.batch_d, self.batch_q, self.batch_n))
+        sum_d2 = self.sum_d2.cpu().numpy()
+        shift = self.shift.cpu().numpy() if self.shift is not None else np.zeros((self.S, self.p.n_phi))
+        masks = self.p.masks.cpu().numpy()
+        J = self.p.J.cpu().numpy() if self.p.J is not None else None
+        exact = exact_phi.detach().cpu().double().numpy() if exact_phi is not None else None
+        return [self._run_result(s, batch_d[s], batch_q[s], batch_n[s], sum_d2[s], shift[s], masks,
+                                 None if J is None else J[s], None if exact is None else exact[s], dtype,
+                                 min_se, min_bias_test, moment_warning)
+                for s in range(self.S)]
 
-    def _row_sums(self):
-        """Per row: sum of q, sum of q^2, sum of q d (over all replicates so far), and sum d d^T."""
-        S2 = self.Se.reshape(self.p.n_phi, self.p.n_phi) if self.p.full else self.Se
-        Q1 = self.Se.reshape(-1) @ self.W
-        if self.gram:
-            Q2 = ((self.E4 @ self.W) * self.W).sum(0)
-            QD = self.W.T @ self.E3
-        else:
-            Q2, QD = self.Q2, self.QD
-        return Q1, Q2, QD, S2
-
-    def result(self, exact_phi: torch.Tensor | None, dtype: torch.dtype) -> list[dict]:
-        """One dict per row. The arithmetic is on small arrays, so it runs in numpy (float64)."""
-        R = self.count
+    def _run_result(self, s, batch_d, batch_q, batch_n, sum_d2, shift, masks, J, exact, dtype, min_se,
+                    min_bias_test, moment_warning):
         nan = float("nan")
+        R = float(batch_n.sum())
+        messages = []
         if R < 2:
-            return [dict(param=row.name, dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
-                         bias_significant=None, mse=nan, true_grad_norm=nan) for row in self.p.rows]
-        Q1, Q2, QD, S2 = (x.cpu().numpy() for x in self._row_sums())
-        S1, shift = self.S1.cpu().numpy(), self.shift.cpu().numpy()
-        full = self.p.full
-        Ks = [k.cpu().numpy() for k in self.p.row_forms]
-        J = self.p.J.cpu().numpy() if full else None
-
-        def K(t, v):
-            return Ks[t] @ v if full else Ks[t] * v
-
-        def to_theta(v):
-            return v @ J if full else v
-
+            rows = [dict(param=row.name, dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
+                         bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan, cosine_to_exact=nan,
+                         norm_ratio_to_exact=nan) for row in self.p.rows]
+            return rows, ["fewer than 2 finite estimates: no statistics"]
+        to_theta = (lambda v: v @ J) if J is not None else (lambda v: v)
+        S1 = batch_d.sum(0)
+        Q1 = batch_q.sum(0)
         mu = S1 / R
-        cov = S2 / R - (np.outer(mu, mu) if full else mu * mu)  # Cov(d), 1/R normalised
-        theta_var = ((J.T @ cov) * J.T).sum(1) if full else cov
-        theta_var = theta_var * (R / (R - 1))
-        if exact_phi is not None:
-            exact = exact_phi.detach().cpu().double().numpy()
-            bias_theta = to_theta(shift + mu - exact)
+        mu_theta = to_theta(mu)
+        # Batch means of the variance's influence values psi_t = q_t - 2 (K_t mu)^T d.
+        used = batch_n > 0
+        B = int(used.sum())
+        d_theta = to_theta(batch_d[used])  # [B, P_theta]
+        psi = batch_q[used] - 2 * (d_theta * mu_theta) @ masks  # [B, T]
+        psi_mean = psi.sum(0) / R
+        spread = ((psi / batch_n[used, None] - psi_mean) ** 2 * batch_n[used, None]).sum(0) / max(B - 1, 1)
+        se_ok = R >= min_se and B >= MIN_BATCHES and moment_warning is None
+        if moment_warning is not None:
+            messages.append(moment_warning)
+        elif R < min_se:
+            messages.append(f"n_replicates={int(R)} is below {min_se}: standard errors left empty")
+        elif B < MIN_BATCHES:
+            messages.append(f"only {B} batches of {self.m} replicates (the estimator's state links consecutive "
+                            f"estimates): standard errors need n_replicates >= {MIN_BATCHES * self.m}")
+        test_ok = R >= min_bias_test
+        if exact is not None and not test_ok:
+            messages.append(f"n_replicates={int(R)} is below {min_bias_test}, where the bias test holds its "
+                            f"{SIGNIFICANCE_LEVEL:.1%} level: bias_significant left empty")
+        significant, p_value = (None, nan)
+        if exact is not None and test_ok:
+            var_phi = np.clip(sum_d2 / R - mu * mu, 0.0, None) * R / (R - 1)
+            significant, p_value = _bias_test(shift + mu - exact, var_phi / R, exact, int(R), dtype)
+        if exact is not None:
+            mean_theta = to_theta(shift + mu)
             exact_theta = to_theta(exact)
-            offset = shift - exact  # e = d + offset is the error of an estimate
+            off_theta = to_theta(shift - exact)  # e = d + off is an estimate's error
         rows = []
         for t, row in enumerate(self.p.rows):
-            cols = row.cols.numpy()
-            Kmu = K(t, mu)
-            variance = (Q1[t] - R * (mu @ Kmu)) / (R - 1)
-            var_q = Q2[t] / R - (Q1[t] / R) ** 2
-            cross = QD[t] / R - (Q1[t] / R) * mu
-            quad = Kmu @ cov @ Kmu if full else (Kmu * Kmu * cov).sum()
-            infl = var_q - 4 * (Kmu @ cross) + 4 * quad
-            out = dict(
-                param=row.name,
-                dim=len(cols),
-                variance=float(variance),
-                variance_se=math.sqrt(max(float(infl), 0.0) / R),
-                bias=nan, bias_se=nan, bias_significant=None, mse=nan, true_grad_norm=nan,
-            )
-            if exact_phi is not None:
-                b = bias_theta[cols]
-                Koff = K(t, offset)
-                mse = (Q1[t] + 2 * (Koff @ S1) + R * (offset @ Koff)) / R
-                out.update(
-                    bias=float(np.linalg.norm(b)),
-                    bias_se=math.sqrt(max(float(variance), 0.0) / R),
-                    bias_significant=_significant(b, theta_var[cols] / R, exact_theta[cols], dtype),
-                    mse=float(mse),
-                    true_grad_norm=float(np.linalg.norm(exact_theta[cols])),
-                )
+            mask = masks[:, t]
+            variance = (Q1[t] - R * float((mu_theta * mu_theta) @ mask)) / (R - 1)
+            out = dict(param=row.name, dim=len(row.cols), variance=float(variance),
+                       variance_se=math.sqrt(max(float(spread[t]), 0.0) / R) * R / (R - 1) if se_ok else nan,
+                       bias=nan, bias_se=nan, bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan,
+                       cosine_to_exact=nan, norm_ratio_to_exact=nan)
+            if exact is not None:
+                cols = row.cols.numpy()
+                m, g = mean_theta[cols], exact_theta[cols]
+                off = off_theta[cols]
+                mse = (Q1[t] + 2 * float(off @ to_theta(S1)[cols]) + R * float(off @ off)) / R
+                gn, mn = float(np.linalg.norm(g)), float(np.linalg.norm(m))
+                out.update(bias=float(np.linalg.norm(m - g)),
+                           bias_se=math.sqrt(max(float(variance), 0.0) / R) if se_ok else nan,
+                           bias_significant=significant, bias_p_value=p_value, mse=float(mse), true_grad_norm=gn,
+                           cosine_to_exact=float(m @ g) / (mn * gn) if mn > 0 and gn > 0 else nan,
+                           norm_ratio_to_exact=mn / gn if gn > 0 else nan)
             rows.append(out)
-        return rows
+        return rows, messages
 
 
-@functools.lru_cache(maxsize=256)
-def _z_critical(n_coordinates: int) -> float:
-    return NormalDist().inv_cdf(1 - SIGNIFICANCE_LEVEL / (2 * n_coordinates))
+def _bias_test(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, n: int, dtype) -> tuple[bool, float]:
+    """Bonferroni-combined two-sided t-tests over phi's coordinates: ``(significant, p_value)``.
 
-
-def _significant(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, dtype) -> bool:
-    """Bonferroni z-test over the coordinates at family-wise level ``SIGNIFICANCE_LEVEL``."""
-    z_crit = _z_critical(bias.size)
-    se = np.sqrt(np.clip(var_of_mean, 0.0, None))
-    noisy = se > 0
-    if bool((np.abs(bias[noisy]) > z_crit * se[noisy]).any()):
-        return True
-    tol = math.sqrt(torch.finfo(dtype).eps) * np.maximum(np.abs(exact[~noisy]), 1.0)
-    return bool((np.abs(bias[~noisy]) > tol).any())
+    A coordinate whose estimates vary by less than rounding (standard deviation below
+    ``sqrt(eps) * max(1, |g*|)``, e.g. the exact estimator) is compared directly instead, with
+    that tolerance."""
+    scale = math.sqrt(torch.finfo(dtype).eps) * np.maximum(np.abs(exact), 1.0)
+    se = np.sqrt(var_of_mean)
+    noisy = se * math.sqrt(n) > scale
+    off_exactly = bool((np.abs(bias[~noisy]) > scale[~noisy]).any())
+    k = int(noisy.sum())
+    if off_exactly:
+        return True, 0.0
+    if k == 0:
+        return False, 1.0
+    t = np.abs(bias[noisy]) / se[noisy]
+    p = float(min(1.0, k * 2 * stats.t.sf(t.max(), n - 1)))
+    return bool(p < SIGNIFICANCE_LEVEL), p

@@ -14,7 +14,6 @@ from torch.utils.benchmark import Timer
 
 from estimators import Estimator, Sampler
 
-from .harness import problem_cost
 from .problems import Problem
 
 
@@ -31,7 +30,7 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
     params = list(theta.values())
     sampler = Sampler.seeded(seed, device)
     state = estimator.init_state()
-    cost = problem_cost(problem)
+    cost = problem.cost_function()
 
     def step():
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}

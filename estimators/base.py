@@ -1,9 +1,18 @@
-"""The estimator interface, the capabilities a distribution offers, and the two errors.
+"""The estimator interface, the capabilities a distribution offers, and the cost it is applied to.
 
-An estimator turns ``(distribution, cost, n_samples)`` into a *surrogate loss*, one value per
-replicate, whose gradient with respect to the distribution's parameters is the gradient estimate.
-It never sees the problem, only the distribution and the cost, so it runs on every problem whose
-distribution offers the capabilities it declares in ``requires``.
+An estimator turns ``(distribution, cost, n_samples)`` into a *surrogate loss* whose gradient with
+respect to the distribution's parameters is the gradient estimate. It never sees the problem, only
+the distribution and the cost, so it runs on every problem whose distribution offers the
+capabilities it declares in ``requires``.
+
+Batch dimensions. The harness gives the distribution a leading batch dimension of *consecutive
+steps* (the replicates of a measurement, ``[C, ...]``); every other batch dimension (independent
+runs, a problem's own batch such as prompts) is independent. Stateless estimators treat all batch
+dimensions alike. A stateful estimator (an EMA baseline) carries its state along dimension 0 and
+keeps one state per entry of the other batch dimensions.
+
+In your own training loop call the estimator itself (:meth:`Estimator.__call__`): a distribution
+and a plain cost function in, a surrogate loss out; each call is one step.
 """
 
 from __future__ import annotations
@@ -13,13 +22,9 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import distributions as D
 
+from .options import ConfigError, Configurable
 
-class ConfigError(ValueError):
-    """A configuration value that is not allowed; the message names the key and what is allowed."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+__all__ = ["ConfigError", "Cost", "Estimator", "NotApplicable", "capabilities"]
 
 
 class NotApplicable(ValueError):
@@ -27,13 +32,27 @@ class NotApplicable(ValueError):
 
 
 class Cost:
-    """The cost ``f``, batched over leading sample dimensions, and optionally its exact
-    expectation under a distribution (``expectation(dist)``: one value per replicate,
-    differentiable in the distribution's parameters), which the ``exact`` estimator uses."""
+    """The cost ``f``, batched over leading sample and batch dimensions (``[*lead, *event] -> [*lead]``).
+
+    Optional knowledge a problem can offer estimators:
+
+    * ``expectation(dist)``: the exact ``E[f]`` under ``dist`` (one value per batch entry,
+      differentiable in the distribution's parameters), used by the ``exact`` estimator;
+    * ``elementwise``: ``f1`` with ``f(x) = sum_j f1(x_j)`` over the event's coordinates (a
+      separable cost), which lets coordinate-wise estimators (measure-valued) evaluate
+      ``f(x_{-j}, a) - f(x_{-j}, b) = f1(a) - f1(b)`` without rebuilding ``x``.
+    """
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor],
-                 expectation: Callable[[D.Distribution], torch.Tensor] | None = None):
-        self.fn, self._expectation = fn, expectation
+                 expectation: Callable[[D.Distribution], torch.Tensor] | None = None,
+                 elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        if not callable(fn):
+            raise TypeError(f"cost must be callable (a function of the samples), got {type(fn).__name__}")
+        self.fn, self._expectation, self.elementwise = fn, expectation, elementwise
+
+    @classmethod
+    def wrap(cls, cost: "Cost | Callable") -> "Cost":
+        return cost if isinstance(cost, Cost) else cls(cost)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
@@ -73,47 +92,61 @@ _FAMILIES = {D.Normal: "gaussian", D.Bernoulli: "bernoulli", D.Categorical: "cat
 def capabilities(dist: D.Distribution, cost: Cost | None = None) -> frozenset[str]:
     """What a distribution (and cost) offer to estimators: ``rsample``, ``continuous`` or
     ``discrete``, the family name (``gaussian``, ``bernoulli``, ``categorical``) when it is one
-    we know, and ``exact_expectation`` when the cost knows its expectation."""
+    we know, ``exact_expectation`` when the cost knows its expectation, ``separable_cost`` when it
+    is a sum over coordinates, and whatever a custom distribution lists in its ``capabilities``
+    attribute (e.g. ``sequence_lengths``)."""
     caps = {"discrete" if dist.support.is_discrete else "continuous"}
     if dist.has_rsample:
         caps.add("rsample")
     family = _FAMILIES.get(type(base_distribution(dist)))
     if family:
         caps.add(family)
+    caps |= set(getattr(dist, "capabilities", ()))
     if cost is not None and cost.has_expectation:
         caps.add("exact_expectation")
+    if cost is not None and cost.elementwise is not None:
+        caps.add("separable_cost")
     return frozenset(caps)
 
 
-def linear_surrogate(pairs) -> torch.Tensor:
-    """``sum <g.detach(), p>`` over ``(g, p)`` pairs, per replicate (leading dimension): its
-    gradient with respect to each ``p`` is ``g``. For estimators that form the gradient with
-    respect to the distribution's parameters themselves (measure-valued, ARM, ...)."""
+def distribution_params(dist: D.Distribution) -> dict[str, torch.Tensor]:
+    """The tensors a ``torch.distributions`` distribution was built from (``loc``/``scale``,
+    ``logits`` or ``probs``), for estimators that need per-sample scores."""
+    base = base_distribution(dist)
+    params = getattr(base, "params", None)  # custom distributions may say so themselves
+    if isinstance(params, dict):
+        return params
+    return {k: base.__dict__[k] for k in base.arg_constraints if k in base.__dict__}
+
+
+def linear_surrogate(pairs, batch_ndim: int) -> torch.Tensor:
+    """``sum <g.detach(), p>`` over ``(g, p)`` pairs, per batch entry (the first ``batch_ndim``
+    dimensions; the others are summed): its gradient with respect to each ``p`` is ``g``. For
+    estimators that form the gradient with respect to the distribution's parameters themselves
+    (measure-valued, ARM, ...)."""
     total = 0
     for g, p in pairs:
         prod = g.detach() * p
-        total = total + (prod.reshape(prod.shape[0], -1).sum(1) if prod.dim() > 1 else prod)
+        total = total + (prod.reshape(*prod.shape[:batch_ndim], -1).sum(-1) if prod.dim() > batch_ndim else prod)
     return total
 
 
-class Estimator:
+class Estimator(Configurable):
     """Base class: one signature for every estimator.
 
-    Subclasses set ``name``, ``requires`` (capabilities the distribution must offer),
-    ``evals_per_sample`` (evaluations of the cost behind one sample) and ``min_samples``, and
-    implement :meth:`surrogate`.
+    Subclasses set ``name``, ``options_spec`` (validated by :class:`~estimators.options.Configurable`),
+    ``requires`` (capabilities the distribution must offer), ``families``, ``evals_per_sample``
+    (evaluations of the cost behind one sample), ``min_samples`` and ``biased``, and implement
+    :meth:`surrogate`.
     """
 
-    name: ClassVar[str]
+    kind = "estimator"
     requires: ClassVar[frozenset[str]] = frozenset()
     families: ClassVar[frozenset[str] | None] = None  # if set, the distribution must be one of these
     evals_per_sample: ClassVar[int] = 1
     min_samples: ClassVar[int] = 1
-    biased: ClassVar[bool] = False  # a relaxation: its bias is measured, not expected to vanish
-
-    def options(self) -> dict[str, Any]:
-        """The options that distinguish this estimator's jobs (written to results)."""
-        return {}
+    biased: ClassVar[bool] = False  # declared biased: its bias is measured, not expected to vanish
+    stateful: bool = False  # keeps state between consecutive estimates (see init_state)
 
     def applies_to(self, caps: frozenset[str]) -> str | None:
         """``None`` if an estimator with these needs applies to these capabilities, else why not."""
@@ -135,10 +168,6 @@ class Estimator:
         if n_samples < self.min_samples:
             raise ConfigError("n_samples", n_samples, f"{self.describe()} needs n_samples >= {self.min_samples}")
 
-    def describe(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options().items())
-        return f"{self.name}({opts})" if opts else self.name
-
     def evals_per_estimate(self, n_samples: int, dist: D.Distribution | None = None) -> int:
         """Evaluations of the cost behind one estimate (``dist``: one replicate's distribution)."""
         return self.evals_per_sample * n_samples
@@ -147,14 +176,51 @@ class Estimator:
         """State carried from one estimate to the next (an EMA baseline); ``None`` if stateless."""
         return None
 
+    def memory_steps(self) -> int:
+        """How many consecutive estimates the state links (0 when stateless): the harness makes
+        the batches of its batch-means standard errors many times longer than this."""
+        return 0
+
     def surrogate(self, dist: D.Distribution, cost: Cost, n_samples: int, sampler, state: Any,
                   params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Surrogate loss with one entry per replicate (the distribution's leading batch dimension).
+        """Surrogate loss with one entry per batch entry of ``dist`` (its gradient is the estimate).
 
         ``sampler`` (:class:`estimators.sampling.Sampler`) draws from the job's random stream, so
         estimators that share a seed see the same samples. ``state`` is what :meth:`init_state`
-        returned and is updated in place; replicates are consecutive steps, in order. ``params``
-        are the tensors the distribution was built from (leading replicate dimension), for
-        estimators that need per-sample scores.
+        returned and is updated in place; batch dimension 0 holds consecutive steps, in order.
+        ``params`` are the tensors the distribution was built from, for estimators that need
+        per-sample scores.
         """
         raise NotImplementedError
+
+    def __call__(self, dist: D.Distribution, cost: Cost | Callable, n_samples: int = 1, *, state: Any = None,
+                 generator: torch.Generator | None = None, params: dict[str, torch.Tensor] | None = None
+                 ) -> torch.Tensor:
+        """One estimate for your own training loop: the surrogate loss, with ``dist``'s batch shape,
+        whose gradient is the estimate (call ``.backward()`` on it, or on its sum or mean).
+
+        ``cost`` is any function of the samples (``[n_samples, *batch, *event] -> [n_samples,
+        *batch]``), to be *minimised* (pass ``-reward`` to maximise a reward). Samples come from
+        ``generator`` (default: torch's global generator). A stateful estimator needs
+        ``state=estimator.init_state()`` kept across steps (it is updated in place, one state per
+        entry of ``dist``'s batch shape; every call is one step).
+        """
+        from .sampling import Sampler
+
+        if not isinstance(dist, D.Distribution):
+            raise TypeError(f"dist must be a torch.distributions.Distribution, got {type(dist).__name__}")
+        cost = Cost.wrap(cost)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise ValueError(f"n_samples={n_samples!r} is not allowed: must be an integer >= 1")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if self.stateful and state is None:
+            raise ValueError(f"{self.describe()} keeps state between steps: create it once with "
+                             f"state = estimator.init_state() and pass state=state at every step")
+        self.check(dist, n_samples, cost)
+        # One step: a leading step dimension of size 1, so the batch's own entries are independent.
+        stepped = dist.expand(torch.Size((1,)) + dist.batch_shape)
+        if params is None:
+            params = distribution_params(stepped)
+        out = self.surrogate(stepped, cost, n_samples, Sampler(generator), state, params=params)
+        return out[0]

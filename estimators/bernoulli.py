@@ -6,10 +6,11 @@ Notation: ``alpha`` are the logits, ``p = sigmoid(alpha)``, ``u, v ~ U(0, 1)`` p
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-from .base import ConfigError, Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .base import Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .options import number
 from .registry import register
-from .sampling import logit
 
 
 def _logits_and_uniform(dist, n_samples: int, sampler) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +46,7 @@ class ARM(Estimator):
             b2 = (u < torch.sigmoid(alpha)).to(alpha.dtype)
             diff = (cost(b1) - cost(b2)).reshape(diff_shape(u, dist))
             g = mean_over_samples(diff * (u - 0.5))
-        return linear_surrogate([(g, alpha)])
+        return linear_surrogate([(g, alpha)], len(dist.batch_shape))
 
 
 @register
@@ -75,7 +76,7 @@ class DisARM(Estimator):
             sign = 1 - 2 * b_anti  # (-1)^{b~}
             weight = sign * (b != b_anti).to(alpha.dtype) * torch.sigmoid(alpha.abs())
             g = mean_over_samples(0.5 * diff * weight)
-        return linear_surrogate([(g, alpha)])
+        return linear_surrogate([(g, alpha)], len(dist.batch_shape))
 
 
 @register
@@ -94,30 +95,33 @@ class REBAR(Estimator):
     both are held fixed (the paper also tunes them by minimising the variance). (Tucker, Mnih,
     Maddison, Lawson & Sohl-Dickstein, "REBAR: Low-variance, unbiased gradient estimates for
     discrete latent variable models", NeurIPS 2017, Eq. 6.)
+
+    Numerics: in float32, ``1 - p + v p`` rounds to 1 for some ``v`` and its logit is infinite
+    (1-3 estimates in 3e6). The paper's code clamps the argument of each log to ``[1e-8, 1]``;
+    here the logs are taken of the factors instead, which needs no clamp and is exact:
+    ``log(1 - v') = log p + log(1 - v)`` for ``b = 1`` and ``log v' = log v + log(1 - p)`` for
+    ``b = 0``, with ``log p = logsigmoid(alpha)``. ``v < 1`` always (``torch.rand`` draws from
+    ``[0, 1)``, and 0 is moved to the smallest positive number), so every term is finite.
     """
 
     name = "rebar"
     families = frozenset({"bernoulli"})
     evals_per_sample = 3
-
-    def __init__(self, temperature: float = 0.5, eta: float = 1.0):
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ConfigError("estimator.temperature", temperature, "must be a number > 0")
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)):
-            raise ConfigError("estimator.eta", eta, "must be a number")
-        self.temperature, self.eta = float(temperature), float(eta)
-
-    def options(self):
-        return {"temperature": self.temperature, "eta": self.eta}
+    options_spec = {"temperature": number(0.5, positive=True, doc="lambda of the relaxation"),
+                    "eta": number(1.0, doc="scale of the control variate")}
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         alpha, u = _logits_and_uniform(dist, n_samples, sampler)
         v = sampler.uniform(u.shape, alpha)
-        p = torch.sigmoid(alpha)
-        z = alpha + logit(u)
+        z = alpha + torch.logit(u)
         b = (z > 0).to(alpha.dtype).detach()
-        v_cond = b * (1 - p + v * p) + (1 - b) * v * (1 - p)
-        z_cond = alpha + logit(v_cond)
+        log_p, log_1mp = F.logsigmoid(alpha), F.logsigmoid(-alpha)
+        # b = 1: v' = 1 - p + v p, 1 - v' = p (1 - v).   b = 0: v' = v (1 - p), 1 - v' = 1 - v (1 - p).
+        log_v1 = torch.log1p(-torch.exp(log_p) * (1 - v))  # log(1 - p(1 - v))
+        log_1mv1 = log_p + torch.log1p(-v)
+        log_v0 = torch.log(v) + log_1mp
+        log_1mv0 = torch.log1p(-v * torch.exp(log_1mp))
+        z_cond = alpha + torch.where(b > 0, log_v1 - log_1mv1, log_v0 - log_1mv0)
         relaxed = cost(torch.sigmoid(z / self.temperature))
         relaxed_cond = cost(torch.sigmoid(z_cond / self.temperature))
         with torch.no_grad():

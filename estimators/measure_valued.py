@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from .base import ConfigError, Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .base import Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .options import flag
 from .registry import register
 
 
@@ -26,20 +27,16 @@ class MeasureValued(Estimator):
     ``coupling=true`` uses common random numbers: :math:`W' = W`, and :math:`\epsilon = M U` with
     :math:`U \sim U(0,1)` (the product of a double-sided Maxwell and a uniform is standard normal);
     ``coupling=false`` draws them independently. Two evaluations of f per parameter coordinate and
-    sample. (Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
+    sample. When the cost is separable (``f = sum_j f1(x_j)``, offered by the problem as
+    ``Cost.elementwise``), the difference of the two evaluations is ``f1(a) - f1(b)``: computed so,
+    without rebuilding x once per coordinate (the same numbers, in O(dim) instead of O(dim^2)). (Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
     Learning", JMLR 2020, Section 6 and Table 1; Pflug 1989.)
     """
 
     name = "measure_valued"
     families = frozenset({"gaussian"})
 
-    def __init__(self, coupling: bool = True):
-        if not isinstance(coupling, bool):
-            raise ConfigError("estimator.coupling", coupling, "choose true or false")
-        self.coupling = coupling
-
-    def options(self):
-        return {"coupling": self.coupling}
+    options_spec = {"coupling": flag(True, "common random numbers for the two sides")}
 
     def evals_per_estimate(self, n_samples, dist=None):
         coords = 1 if dist is None else max(1, math.prod(dist.event_shape))
@@ -59,11 +56,18 @@ class MeasureValued(Estimator):
             maxwell = sign * chi3  # double-sided Maxwell
             eps = maxwell * sampler.uniform(shape, loc) if self.coupling else sampler.normal(shape, loc)
             m, s = loc.detach(), scale.detach()
-            g_mu = (self._perturbed(cost, x, m + s * w, event) - self._perturbed(cost, x, m - s * w_neg, event))
+            g_mu = self._difference(cost, x, m + s * w, m - s * w_neg, event)
             g_mu = mean_over_samples(g_mu) / (s * math.sqrt(2 * math.pi))
-            g_sigma = (self._perturbed(cost, x, m + s * maxwell, event) - self._perturbed(cost, x, m + s * eps, event))
+            g_sigma = self._difference(cost, x, m + s * maxwell, m + s * eps, event)
             g_sigma = mean_over_samples(g_sigma) / s
-        return linear_surrogate([(g_mu, loc), (g_sigma, scale)])
+        return linear_surrogate([(g_mu, loc), (g_sigma, scale)], len(dist.batch_shape))
+
+    @classmethod
+    def _difference(cls, cost, x, a, b, event) -> torch.Tensor:
+        """``f(x_{-j}, a_j) - f(x_{-j}, b_j)`` for every coordinate j: ``[n, *batch, *event]``."""
+        if cost.elementwise is not None and len(event) > 0:
+            return cost.elementwise(a) - cost.elementwise(b)
+        return cls._perturbed(cost, x, a, event) - cls._perturbed(cost, x, b, event)
 
     @staticmethod
     def _perturbed(cost, x, values, event) -> torch.Tensor:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import ConfigError, Estimator, base_distribution, mean_over_samples
+from .base import Estimator, base_distribution, mean_over_samples
+from .options import number
 from .registry import register
-from .sampling import logit
 
 
 def relaxed_sample(dist, n_samples: int, sampler, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,7 +22,7 @@ def relaxed_sample(dist, n_samples: int, sampler, temperature: float) -> tuple[t
     base = base_distribution(dist)
     shape = torch.Size((n_samples,)) + dist.batch_shape + dist.event_shape
     if isinstance(base, torch.distributions.Bernoulli):
-        z = base.logits + logit(sampler.uniform(shape, base.logits))
+        z = base.logits + torch.logit(sampler.uniform(shape, base.logits))
         return torch.sigmoid(z / temperature), (z > 0).to(z.dtype).detach()
     y = base.logits + sampler.gumbel(shape, base.logits)
     hard = torch.nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype)
@@ -35,13 +35,7 @@ class _Relaxation(Estimator):
     families = frozenset({"bernoulli", "categorical"})
     biased = True
 
-    def __init__(self, temperature: float = 1.0):
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ConfigError("estimator.temperature", temperature, "must be a number > 0")
-        self.temperature = float(temperature)
-
-    def options(self):
-        return {"temperature": self.temperature}
+    options_spec = {"temperature": number(1.0, positive=True, doc="T of the relaxation")}
 
 
 @register

@@ -1,15 +1,19 @@
 """Sampling from the job's random stream.
 
-The harness owns the random numbers: a :class:`Sampler` wraps one ``torch.Generator`` and draws
-standard noise (always float32, upcast to the distribution's dtype: float64 sampling is about 6x
-slower) which a per-family transform turns into samples. Because ``sample`` and ``rsample`` use the
-same transform, estimators that share a seed see the same samples: comparisons are paired.
+The harness owns the random numbers: a :class:`Sampler` wraps one ``torch.Generator`` (or torch's
+global one) and draws standard noise in the distribution's dtype, which a per-family transform
+turns into samples. Because ``sample`` and ``rsample`` use the same transform, estimators that
+share a seed see the same samples: comparisons are paired.
 
 * Gaussian: ``x = loc + scale * eps``, ``eps ~ N(0, 1)``;
 * Bernoulli: ``b = 1[logits + logit(u) > 0]``, ``u ~ U(0, 1)`` (the logistic form the relaxations
   use: Gumbel-softmax, straight-through and REBAR drawing the same ``u`` get the same ``b``);
 * one-hot categorical: ``one_hot(argmax(logits + g))``, Gumbel noise ``g = -log(-log u)``
-  (Gumbel-max; the Gumbel-softmax relaxation of the same ``g`` has the same argmax).
+  (Gumbel-max; the Gumbel-softmax relaxation of the same ``g`` has the same argmax);
+* a custom distribution that defines ``sample_with(sampler, sample_shape)`` draws through it.
+
+Noise is drawn in the distribution's own dtype: float32 noise upcast to float64 would cap
+``|eps|`` at about 5.8 and cut the tails that heavy-tailed estimators depend on.
 """
 
 from __future__ import annotations
@@ -27,13 +31,9 @@ def _normal_from_noise(sampler: "Sampler", dist: D.Normal, shape: torch.Size) ->
     return dist.loc + dist.scale * eps
 
 
-def logit(u: torch.Tensor) -> torch.Tensor:
-    return torch.log(u) - torch.log1p(-u)
-
-
 def _bernoulli_from_noise(sampler: "Sampler", dist: D.Bernoulli, shape: torch.Size) -> torch.Tensor:
     u = sampler.uniform(shape, dist.logits)
-    return (dist.logits + logit(u) > 0).to(dist.logits.dtype)
+    return (dist.logits + torch.logit(u) > 0).to(dist.logits.dtype)
 
 
 def _one_hot_from_noise(sampler: "Sampler", dist: D.OneHotCategorical, shape: torch.Size) -> torch.Tensor:
@@ -58,9 +58,10 @@ _TRANSFORMS: dict[type, Callable[["Sampler", D.Distribution, torch.Size], torch.
 
 
 class Sampler:
-    """Draws noise and samples from one generator (CPU or CUDA, matching the tensors)."""
+    """Draws noise and samples from one generator (CPU or CUDA, matching the tensors); with
+    ``generator=None``, from torch's global generator."""
 
-    def __init__(self, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator | None = None):
         self.generator = generator
 
     @classmethod
@@ -68,18 +69,18 @@ class Sampler:
         return cls(torch.Generator(device=device).manual_seed(int(seed)))
 
     def normal(self, shape, like: torch.Tensor) -> torch.Tensor:
-        eps = torch.randn(shape, generator=self.generator, device=like.device, dtype=torch.float32)
-        return eps.to(like.dtype)
+        return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
 
     def uniform(self, shape, like: torch.Tensor) -> torch.Tensor:
-        """U(0, 1) in the open interval (float32's 0 is moved to its smallest positive value)."""
-        u = torch.rand(shape, generator=self.generator, device=like.device, dtype=torch.float32)
-        return u.clamp_min_(torch.finfo(torch.float32).tiny).to(like.dtype)
+        """U(0, 1) in the open interval (an exact 0 is moved to the dtype's smallest positive value)."""
+        u = torch.rand(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+        return u.clamp_min_(torch.finfo(like.dtype).tiny)
 
     def gumbel(self, shape, like: torch.Tensor) -> torch.Tensor:
         return -torch.log(-torch.log(self.uniform(shape, like)))
 
-    def _full_shape(self, dist: D.Distribution, n: int) -> torch.Size:
+    @staticmethod
+    def full_shape(dist: D.Distribution, n: int) -> torch.Size:
         return torch.Size((n,)) + dist.batch_shape + dist.event_shape
 
     def rsample(self, dist: D.Distribution, n: int) -> torch.Tensor:
@@ -89,20 +90,23 @@ class Sampler:
         return self._from_noise(dist, n)
 
     def _from_noise(self, dist: D.Distribution, n: int) -> torch.Tensor:
+        if hasattr(dist, "sample_with"):
+            return dist.sample_with(self, torch.Size((n,)))
         base = base_distribution(dist)
         transform = _TRANSFORMS.get(type(base))
         if transform is None:
             raise NotImplementedError(f"no noise transform for {type(base).__name__}")
-        return transform(self, base, self._full_shape(dist, n))
+        return transform(self, base, self.full_shape(dist, n))
 
     def sample(self, dist: D.Distribution, n: int) -> torch.Tensor:
         """``n`` samples treated as data (no graph): the same values :meth:`rsample` would give."""
         base = base_distribution(dist)
         with torch.no_grad():
-            if type(base) in _TRANSFORMS:
+            if hasattr(dist, "sample_with") or type(base) in _TRANSFORMS:
                 return self._from_noise(dist, n)
             # Family without a transform: draw with torch's own sampler, seeded from our stream.
-            seed = int(torch.randint(2**62, (), generator=self.generator, device=self.generator.device))
+            seed = int(torch.randint(2**62, (), generator=self.generator,
+                                     device=self.generator.device if self.generator is not None else "cpu"))
             devices = [base.mean.device] if base.mean.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
@@ -110,19 +114,24 @@ class Sampler:
 
 
 class RecordingSampler(Sampler):
-    """A sampler that also records each draw's kind and shape (the noise plan of a surrogate)."""
+    """A sampler that also records each draw: its kind, shape and values (the noise of a surrogate
+    call, which :class:`PredrawnSampler` can serve again)."""
 
-    def __init__(self, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator | None):
         super().__init__(generator)
         self.plan: list[tuple[str, tuple]] = []
+        self.draws: list[torch.Tensor] = []
+
+    def _record(self, kind, shape, value):
+        self.plan.append((kind, tuple(shape)))
+        self.draws.append(value)
+        return value
 
     def normal(self, shape, like):
-        self.plan.append(("normal", tuple(shape)))
-        return super().normal(shape, like)
+        return self._record("normal", shape, super().normal(shape, like))
 
     def uniform(self, shape, like):
-        self.plan.append(("uniform", tuple(shape)))
-        return super().uniform(shape, like)
+        return self._record("uniform", shape, super().uniform(shape, like))
 
 
 class PredrawnSampler(Sampler):

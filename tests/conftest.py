@@ -1,17 +1,13 @@
-"""Shared helpers: compose the real Hydra config in-process, and run the command line."""
+"""Pytest set-up: benchmarks once on CI, and the real Hydra config composed in-process."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
+from tests.helpers import CONF
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -31,12 +27,3 @@ def make_cfg():
             return compose(config_name="config", overrides=list(overrides))
 
     return _make
-
-
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m bench.run ARGS`` from ``cwd`` with the repository importable."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "bench.run", *args], cwd=cwd or REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bench.harness import measure
+from bench.harness import measure_estimates as measure
 from bench.problems import make_problem
 from bench.timing import time_one_estimate
 from estimators import make_estimator

@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 
 from bench import perf
-from bench.harness import measure
+from bench.harness import measure_estimates as measure
 from bench.problems import make_problem
 from estimators import make_estimator
 

@@ -7,42 +7,37 @@ from typing import Any, ClassVar
 import torch
 from torch import distributions as D
 
-from estimators.base import ConfigError
+from estimators.base import Cost
+from estimators.options import Configurable
 
 
-def check_number(key: str, value: Any, *, positive: bool = False, integer: bool = False, minimum=None) -> Any:
-    """Validate a scalar config value; raise :class:`ConfigError` naming ``key`` otherwise."""
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise ConfigError(key, value, f"must be {kind}")
-    if positive and not value > 0:
-        raise ConfigError(key, value, f"must be {kind} > 0")
-    if minimum is not None and value < minimum:
-        raise ConfigError(key, value, f"must be {kind} >= {minimum}")
-    if not integer and not torch.isfinite(torch.tensor(float(value))):
-        raise ConfigError(key, value, f"must be a finite number")
-    return value
-
-
-class Problem:
+class Problem(Configurable):
     """A stochastic objective ``L(theta) = E_{x ~ q_{encode(theta)}}[cost(x)]`` with its exact value.
 
+    Options are declared in ``options_spec`` (validated by the base class, see
+    :mod:`estimators.options`). A subclass implements:
+
     * ``init_params(device, dtype)``: theta, a dict of named tensors (the rows of results).
-    * ``encode(theta)``: phi, a dict of distribution parameters; ``identity_encode`` says phi is
-      theta itself (no Jacobian needed).
-    * ``distribution(phi)``: broadcasts over a leading replicate dimension of every phi tensor.
-    * ``cost(x)``: batched over leading sample dimensions; does not depend on theta.
-    * ``expected_cost(dist)``: ``E[cost]`` under ``dist``, one value per replicate, in closed form
-      or by exact enumeration (``has_exact``), differentiable in the distribution's parameters.
+    * ``encode(theta)``: phi, a dict of distribution parameters. It must accept leading *run*
+      dimensions on every theta tensor (``[S, *shape]``: independent runs of training) and give phi
+      the same leading dimensions. ``identity_encode = True`` says phi is theta itself.
+    * ``distribution(phi)``: broadcasts over leading dimensions of every phi tensor.
+    * ``cost(x)``: batched over leading sample and batch dimensions; does not depend on theta.
+    * ``expected_cost(dist)``: ``E[cost]`` under ``dist``, one value per batch entry, in closed form
+      or by exact enumeration, differentiable in the distribution's parameters (set
+      ``has_exact = False`` when there is none: the bias columns are then left empty).
+
+    Optional: ``maximize`` (the cost is a reward: training ascends it), ``optimum()`` (the best
+    achievable ``E[cost]``, for the training gap), ``in_domain(theta)`` (which runs' parameters
+    are still valid, e.g. ``sigma > 0``), ``elementwise_cost`` (``f1`` when the cost is a sum over
+    coordinates) and ``moment_warning()`` (a reason when the estimates' fourth moment is infinite,
+    so no standard error of the variance can hold).
     """
 
-    name: ClassVar[str]
+    kind = "problem"
     identity_encode: ClassVar[bool] = False
     has_exact: ClassVar[bool] = True
-
-    def options(self) -> dict[str, Any]:
-        """The options that distinguish this problem's jobs (written to results)."""
-        return {}
+    maximize: ClassVar[bool] = False
 
     def init_params(self, device, dtype) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -59,6 +54,32 @@ class Problem:
     def expected_cost(self, dist: D.Distribution) -> torch.Tensor:
         raise NotImplementedError
 
+    elementwise_cost = None  # f1 with cost(x) = sum_j f1(x_j), when the cost is separable
+
+    def cost_function(self) -> Cost:
+        """The cost as estimators see it, with what the problem knows about it."""
+        return Cost(self.cost, self.expected_cost if self.has_exact else None, self.elementwise_cost)
+
     def exact_objective(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``E[cost]`` at phi, summed over replicates if phi has a replicate dimension."""
+        """``E[cost]`` at phi, summed over any leading dimensions of phi."""
         return self.expected_cost(self.distribution(phi)).sum()
+
+    def optimum(self) -> float | None:
+        """The best achievable ``E[cost]`` (infimum, or supremum when ``maximize``), if known."""
+        return None
+
+    def in_domain(self, theta: dict[str, torch.Tensor], n_lead: int = 1) -> torch.Tensor:
+        """Per run (the first ``n_lead`` dimensions): are the parameters finite and valid?"""
+        ok = None
+        for v in theta.values():
+            finite = torch.isfinite(v.reshape(*v.shape[:n_lead], -1)).all(-1)
+            ok = finite if ok is None else ok & finite
+        return ok
+
+    def moment_warning(self) -> str | None:
+        """Why no standard error of the variance can hold here (an infinite fourth moment), if so."""
+        return None
+
+    def info(self) -> dict[str, Any]:
+        """Extra per-job columns a problem reports (none by default)."""
+        return {}

@@ -12,37 +12,17 @@ import math
 import torch
 from torch import distributions as D
 
-from estimators.base import ConfigError, sum_last
+from estimators.base import sum_last
+from estimators.options import ConfigError, integer, number, numbers, probability
 
-from .base import Problem, check_number
+from .base import Problem
 from .registry import register_problem
-
-
-def _number_list(key: str, values, min_len: int = 1) -> list[float]:
-    try:
-        out = [float(check_number(key, v)) for v in list(values)]
-    except TypeError:
-        raise ConfigError(key, values, "must be a list of numbers") from None
-    if len(out) < min_len:
-        raise ConfigError(key, values, f"must be a list of at least {min_len} numbers")
-    return out
-
-
-def _probability(key: str, p) -> float:
-    p = float(check_number(key, p))
-    if not 0.0 < p < 1.0:
-        raise ConfigError(key, p, "must be a probability with 0 < p < 1")
-    return p
 
 
 class BernoulliProblem(Problem):
     """``b ~ Bernoulli(sigmoid(theta))`` in ``dim`` independent bits; theta is named ``logits``."""
 
     identity_encode = True
-
-    def __init__(self, p: float, dim: int):
-        self.p = _probability("problem.p", p)
-        self.dim = check_number("problem.dim", dim, integer=True, minimum=1)
 
     def init_params(self, device, dtype):
         return {"logits": torch.full((self.dim,), math.log(self.p / (1 - self.p)), device=device, dtype=dtype)}
@@ -56,13 +36,7 @@ class BernoulliToy(BernoulliProblem):
     """``f(b) = sum_j (b_j - t)^2``; ``E f = sum_j p_j (1-t)^2 + (1-p_j) t^2``."""
 
     name = "bernoulli_toy"
-
-    def __init__(self, p: float = 0.3, t: float = 0.45, dim: int = 1):
-        super().__init__(p, dim)
-        self.t = float(check_number("problem.t", t))
-
-    def options(self):
-        return {"p": self.p, "t": self.t, "dim": self.dim}
+    options_spec = {"p": probability(0.3), "t": number(0.45), "dim": integer(1, minimum=1)}
 
     def cost(self, b):
         return sum_last((b - self.t) ** 2)
@@ -70,6 +44,9 @@ class BernoulliToy(BernoulliProblem):
     def expected_cost(self, dist):
         probs = dist.base_dist.probs
         return sum_last(probs * (1 - self.t) ** 2 + (1 - probs) * self.t**2)
+
+    def optimum(self):
+        return self.dim * min((1 - self.t) ** 2, self.t**2)
 
 
 @register_problem
@@ -79,16 +56,14 @@ class BernoulliQuadratic(BernoulliProblem):
     ``E f = (||W p - y||^2 + sum_j p_j (1 - p_j) ||W_j||^2) / dim``."""
 
     name = "bernoulli_quadratic"
+    options_spec = {"p": probability(0.5), "dim": integer(20, minimum=1), "data_seed": integer(0, minimum=0)}
+    MAX_ENUMERATED_DIM = 22  # the optimum (for the training gap) is found by enumerating 2^dim bit vectors
 
-    def __init__(self, p: float = 0.5, dim: int = 20, data_seed: int = 0):
-        super().__init__(p, dim)
-        self.data_seed = check_number("problem.data_seed", data_seed, integer=True, minimum=0)
+    def setup(self):
         g = torch.Generator().manual_seed(self.data_seed)
         self.W = torch.randn(self.dim, self.dim, generator=g, dtype=torch.float64) / math.sqrt(self.dim)
         self.y = torch.randn(self.dim, generator=g, dtype=torch.float64)
-
-    def options(self):
-        return {"p": self.p, "dim": self.dim, "data_seed": self.data_seed}
+        self._optimum = None
 
     def _data(self, like):
         return self.W.to(like.device, like.dtype), self.y.to(like.device, like.dtype)
@@ -104,6 +79,18 @@ class BernoulliQuadratic(BernoulliProblem):
         var_part = (probs * (1 - probs) * (W**2).sum(0)).sum(-1)
         return (mean_part + var_part) / self.dim
 
+    def optimum(self):
+        """``min_b f(b)`` (the infimum of ``E f`` over product Bernoullis), by enumeration in blocks."""
+        if self._optimum is None and self.dim <= self.MAX_ENUMERATED_DIM:
+            best = math.inf
+            codes = torch.arange(2**self.dim)
+            bits = 2 ** torch.arange(self.dim)
+            for block in codes.split(2**16):
+                b = ((block[:, None] & bits) > 0).double()
+                best = min(best, float(self.cost(b).min()))
+            self._optimum = best
+        return self._optimum
+
 
 @register_problem
 class CategoricalBandit(Problem):
@@ -112,15 +99,11 @@ class CategoricalBandit(Problem):
 
     name = "categorical_bandit"
     identity_encode = True
+    options_spec = {"logits": numbers((0.0, 0.0, 0.0, 0.0), min_len=2), "rewards": numbers((1.0, 2.0, 3.0, 4.0), min_len=2)}
 
-    def __init__(self, logits=(0.0, 0.0, 0.0, 0.0), rewards=(1.0, 2.0, 3.0, 4.0)):
-        self.logits = _number_list("problem.logits", logits, min_len=2)
-        self.rewards = _number_list("problem.rewards", rewards, min_len=2)
+    def setup(self):
         if len(self.rewards) != len(self.logits):
             raise ConfigError("problem.rewards", self.rewards, f"must have as many entries as problem.logits ({len(self.logits)})")
-
-    def options(self):
-        return {"logits": self.logits, "rewards": self.rewards}
 
     def init_params(self, device, dtype):
         return {"logits": torch.tensor(self.logits, device=device, dtype=dtype)}
@@ -133,3 +116,6 @@ class CategoricalBandit(Problem):
 
     def expected_cost(self, dist):
         return dist.probs @ torch.tensor(self.rewards, device=dist.probs.device, dtype=dist.probs.dtype)
+
+    def optimum(self):
+        return min(self.rewards)

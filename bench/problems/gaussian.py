@@ -6,14 +6,13 @@ over dimensions of a one-dimensional function ``f(x; k)`` with a closed-form Gau
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import distributions as D
 
-from estimators.base import ConfigError, sum_last
+from estimators.base import sum_last
+from estimators.options import ConfigError, integer, number
 
-from .base import Problem, check_number
+from .base import Problem
 from .registry import register_problem
 
 
@@ -27,21 +26,20 @@ class DiagonalNormal(D.Independent):
     def log_prob(self, value):
         return sum_last(self.base_dist.log_prob(value))
 
+    def expand(self, batch_shape, _instance=None):
+        base = self.base_dist.expand(torch.Size(batch_shape) + self.event_shape)
+        return DiagonalNormal(base.loc, base.scale)
+
+
+def gaussian_options(default_k: float) -> dict:
+    return {"mu": number(1.0), "sigma": number(1.0, positive=True, doc="the standard deviation"),
+            "k": number(default_k), "dim": integer(1, minimum=1)}
+
 
 class GaussianProblem(Problem):
     """Base for ``f(x) = sum_j f1(x_j; k)`` under ``x ~ N(mu, diag(sigma^2))``."""
 
     identity_encode = True
-    default_k: float = 1.0
-
-    def __init__(self, mu: float = 1.0, sigma: float = 1.0, k: float | None = None, dim: int = 1):
-        self.mu = float(check_number("problem.mu", mu))
-        self.sigma = float(check_number("problem.sigma", sigma, positive=True))
-        self.k = float(check_number("problem.k", self.default_k if k is None else k))
-        self.dim = check_number("problem.dim", dim, integer=True, minimum=1)
-
-    def options(self):
-        return {"mu": self.mu, "sigma": self.sigma, "k": self.k, "dim": self.dim}
 
     def init_params(self, device, dtype):
         return {
@@ -55,9 +53,17 @@ class GaussianProblem(Problem):
     def cost(self, x):
         return sum_last(self.f1(x))
 
+    @property
+    def elementwise_cost(self):
+        return self.f1
+
     def expected_cost(self, dist):
         normal = dist.base_dist
         return sum_last(self.expected_f1(normal.loc, normal.scale))
+
+    def in_domain(self, theta, n_lead=1):
+        sigma = theta["sigma"].reshape(*theta["sigma"].shape[:n_lead], -1)
+        return super().in_domain(theta, n_lead) & (sigma > 0).all(-1)
 
     def f1(self, x: torch.Tensor) -> torch.Tensor:
         """The one-dimensional cost, elementwise."""
@@ -70,10 +76,10 @@ class GaussianProblem(Problem):
 
 @register_problem
 class GaussianQuadratic(GaussianProblem):
-    """``f1(x) = (x - k)^2``; ``E f1 = (mu - k)^2 + sigma^2``."""
+    """``f1(x) = (x - k)^2``; ``E f1 = (mu - k)^2 + sigma^2`` (infimum 0: mu = k, sigma -> 0)."""
 
     name = "gaussian_quadratic"
-    default_k = 3.0
+    options_spec = gaussian_options(3.0)
 
     def f1(self, x):
         return (x - self.k) ** 2
@@ -81,13 +87,16 @@ class GaussianQuadratic(GaussianProblem):
     def expected_f1(self, mu, sigma):
         return (mu - self.k) ** 2 + sigma**2
 
+    def optimum(self):
+        return 0.0
+
 
 @register_problem
 class GaussianCosine(GaussianProblem):
-    """``f1(x) = cos(k x)``; ``E f1 = cos(k mu) exp(-k^2 sigma^2 / 2)``."""
+    """``f1(x) = cos(k x)``; ``E f1 = cos(k mu) exp(-k^2 sigma^2 / 2)`` (infimum -dim when k != 0)."""
 
     name = "gaussian_cosine"
-    default_k = 1.0
+    options_spec = gaussian_options(1.0)
 
     def f1(self, x):
         return torch.cos(self.k * x)
@@ -95,19 +104,31 @@ class GaussianCosine(GaussianProblem):
     def expected_f1(self, mu, sigma):
         return torch.cos(self.k * mu) * torch.exp(-0.5 * (self.k * sigma) ** 2)
 
+    def optimum(self):
+        return -float(self.dim) if self.k != 0 else float(self.dim)
+
 
 @register_problem
 class GaussianExp(GaussianProblem):
-    """``f1(x) = exp(-k x^2)``; ``E f1 = exp(-k mu^2 / (1 + 2 k sigma^2)) / sqrt(1 + 2 k sigma^2)``."""
+    """``f1(x) = exp(-k x^2)``; ``E f1 = exp(-k mu^2 / (1 + 2 k sigma^2)) / sqrt(1 + 2 k sigma^2)``.
+
+    Moments: ``E[f^m s^2]`` is finite iff ``1 + 2 m k sigma^2 > 0``, so the estimators' variance
+    needs ``1 + 4 k sigma^2 > 0`` (refused otherwise) and its standard error, a fourth moment,
+    ``1 + 8 k sigma^2 > 0`` (reported as NaN with a message otherwise)."""
 
     name = "gaussian_exp"
-    default_k = 1.0
+    options_spec = gaussian_options(1.0)
 
-    def __init__(self, mu: float = 1.0, sigma: float = 1.0, k: float | None = None, dim: int = 1):
-        super().__init__(mu, sigma, k, dim)
-        # The score-function variance needs E[f^2 ...] finite: 1 + 4 k sigma^2 > 0.
+    def setup(self):
         if not 1.0 + 4.0 * self.k * self.sigma**2 > 0:
-            raise ConfigError("problem.k", self.k, f"with problem.sigma={self.sigma} needs 1 + 4 k sigma^2 > 0 (else the cost's moments diverge)")
+            raise ConfigError("problem.k", self.k, f"with problem.sigma={self.sigma} needs 1 + 4 k sigma^2 > 0 "
+                                                   "(else the estimators' variance is infinite)")
+
+    def moment_warning(self):
+        if not 1.0 + 8.0 * self.k * self.sigma**2 > 0:
+            return (f"1 + 8 k sigma^2 = {1 + 8 * self.k * self.sigma**2:.3g} <= 0: the estimates' fourth moment is "
+                    "infinite, so no standard error of the variance can hold (variance_se left empty)")
+        return None
 
     def f1(self, x):
         return torch.exp(-self.k * x**2)
@@ -115,3 +136,8 @@ class GaussianExp(GaussianProblem):
     def expected_f1(self, mu, sigma):
         s = 1.0 + 2.0 * self.k * sigma**2
         return torch.exp(-self.k * mu**2 / s) / torch.sqrt(s)
+
+    def optimum(self):
+        # k > 0: E f1 -> 0 as |mu| -> infinity; k <= 0: E f1 >= 1, reached at mu = 0, sigma -> 0.
+        return 0.0 if self.k > 0 else float(self.dim)
+

@@ -1,5 +1,5 @@
 """The policy network of the well-known REINFORCE question: a small MLP maps the input ``x`` to
-``(mu, std)``, an action ``a ~ Normal(mu, std)`` earns ``f(a) = -(y - a)^2``.
+``(mu, std)``, an action ``a ~ Normal(mu, std)`` earns the reward ``f(a) = -(y - a)^2``.
 """
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ from __future__ import annotations
 import torch
 from torch import distributions as D
 from torch import nn
-from torch.func import functional_call
 
-from .base import Problem, check_number
+from estimators.options import integer, number
+
+from .base import Problem
 from .registry import register_problem
 
 
@@ -28,35 +29,42 @@ class PolicyNet(nn.Module):
         return nn.functional.softplus(self.fc3(h))
 
 
+def _linear(weight: torch.Tensor, bias: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``weight @ h + bias`` with any leading (run) dimensions on all three."""
+    return (weight @ h.unsqueeze(-1)).squeeze(-1) + bias
+
+
 @register_problem
 class PolicyMLP(Problem):
     """theta = the network's weights (rows named by module, e.g. ``fc1.weight``); phi = (mu, std).
 
-    Exact: ``E[f] = -((y - mu)^2 + std^2)``, differentiated through the network.
+    The cost is the reward ``-(y - a)^2``: training maximises it (``maximize``), as the REINFORCE
+    loss ``-(reward - baseline) * log_prob(a)`` does. Exact: ``E[f] = -((y - mu)^2 + std^2)``,
+    differentiated through the network; its supremum is 0 (``mu = y``, ``std -> 0``).
     """
 
     name = "policy_mlp"
+    maximize = True
+    options_spec = {"x": number(1.0, doc="the network's input"), "y": number(3.0, doc="the target action"),
+                    "init_seed": integer(0, minimum=0)}
 
-    def __init__(self, x: float = 1.0, y: float = 3.0, init_seed: int = 0):
-        self.x = float(check_number("problem.x", x))
-        self.y = float(check_number("problem.y", y))
-        self.init_seed = check_number("problem.init_seed", init_seed, integer=True, minimum=0)
+    def setup(self):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.init_seed)
             self.net = PolicyNet()
         self.net.requires_grad_(False)
 
-    def options(self):
-        return {"x": self.x, "y": self.y, "init_seed": self.init_seed}
-
     def init_params(self, device, dtype):
         return {k: v.detach().to(device=device, dtype=dtype).clone() for k, v in self.net.named_parameters()}
 
     def encode(self, theta):
-        any_param = next(iter(theta.values()))
-        inp = torch.full((1,), self.x, device=any_param.device, dtype=any_param.dtype)
-        out = functional_call(self.net, theta, (inp,))
-        return {"mu": out[0], "std": out[1]}
+        """The network's forward pass written with batched matmuls, so theta may carry leading
+        run dimensions (``[S, 20, 1]`` ...) and phi gets them too."""
+        w1 = theta["fc1.weight"]
+        h = torch.relu(w1[..., 0] * self.x + theta["fc1.bias"])
+        h = torch.relu(_linear(theta["fc2.weight"], theta["fc2.bias"], h))
+        out = nn.functional.softplus(_linear(theta["fc3.weight"], theta["fc3.bias"], h))
+        return {"mu": out[..., 0], "std": out[..., 1]}
 
     def distribution(self, phi):
         return D.Normal(phi["mu"], phi["std"], validate_args=False)
@@ -66,3 +74,6 @@ class PolicyMLP(Problem):
 
     def expected_cost(self, dist):
         return -((self.y - dist.loc) ** 2 + dist.scale**2)
+
+    def optimum(self):
+        return 0.0

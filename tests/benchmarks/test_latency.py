@@ -8,13 +8,11 @@ Compare with it:   python -m pytest tests/benchmarks --benchmark-only --benchmar
 import pytest
 import torch
 
-from bench.applicability import applicability
-from bench.problems import make_problem
+from bench.presets import applicable_pairs, build
 from bench.timing import one_estimate_step
-from estimators import make_estimator
 
 N_SAMPLES = 10
-PAIRS = sorted(pair for pair, reason in applicability().items() if reason is None)
+PAIRS = applicable_pairs()
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
 
 
@@ -31,7 +29,8 @@ def synchronised(step, device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("estimator,problem", PAIRS, ids=[f"{e}-{p}" for e, p in PAIRS])
 def test_latency_of_one_estimate(benchmark, estimator, problem, device):
-    step = one_estimate_step(make_problem(problem), make_estimator(estimator), N_SAMPLES, device, torch.float32)
+    step = one_estimate_step(build("problem", problem), build("estimator", estimator), N_SAMPLES, device,
+                             torch.float32)
     benchmark.group = f"latency {problem}"
     benchmark.extra_info.update(estimator=estimator, problem=problem, n_samples=N_SAMPLES, device=device)
     grads = benchmark(synchronised(step, device))

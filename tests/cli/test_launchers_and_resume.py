@@ -4,7 +4,7 @@ submitit_local launchers; an interrupted sweep resumed with resume=true ends wit
 import pandas as pd
 import pytest
 
-from .conftest import run_cli
+from tests.helpers import run_cli
 
 SWEEP = ["-m", "estimator=score_function,arm", "problem=bernoulli_toy,gaussian_quadratic", "n_samples=2",
          "n_replicates=3000", "timing=false"]

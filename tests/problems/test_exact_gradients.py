@@ -32,8 +32,8 @@ def finite_difference(fn, theta: dict[str, torch.Tensor], h=1e-6):
 def test_exact_gradient_matches_finite_differences(name, opts):
     problem = make_problem(name, opts)
     theta = problem.init_params("cpu", torch.float64)
-    _, jac, exact_phi = exact_gradients(problem, theta)
-    exact_theta = exact_phi if jac is None else exact_phi @ jac.double()
+    _, jac, exact_phi = exact_gradients(problem, {k: v.unsqueeze(0) for k, v in theta.items()})
+    exact_theta = (exact_phi if jac is None else torch.einsum("sp,spt->st", exact_phi, jac.double()))[0]
 
     def objective(t):
         with torch.no_grad():

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from .conftest import REPO, run_cli
+from tests.helpers import REPO, run_cli
 
 FAST = ["n_replicates=2000", "timing_min_run_time=0.01"]
 

@@ -1,0 +1,80 @@
+"""The library's entry points: :func:`measure` one estimator on one problem, :func:`compare` a cross
+product, each returning the same tidy table a sweep writes to ``results.csv``."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable
+
+import pandas as pd
+import torch
+
+from estimators import Estimator
+
+from .config import dtype_name, root_defaults
+from .harness import DEFAULT_CHUNK_ELEMENTS
+from .jobs import run_config
+from .problems import Problem
+from .results import order_columns
+
+ComponentSpec = "str | dict | Problem | Estimator"
+
+
+def _config(problem, estimator, **root: Any) -> dict[str, Any]:
+    for name, spec, base in (("problem", problem, Problem), ("estimator", estimator, Estimator)):
+        if not isinstance(spec, (str, dict, base)):
+            raise TypeError(f"{name} must be a registered name, a dict of options with 'name' (or '_target_'), or "
+                            f"a {base.__name__} instance; got {type(spec).__name__}")
+    defaults = root_defaults()
+    unknown = [k for k in root if k not in defaults]
+    if unknown:
+        raise TypeError(f"unexpected keyword {unknown[0]!r}; the keywords are {', '.join(sorted(defaults))}")
+    # The order of conf/config.yaml's defaults list (estimator, problem, then the root keys), so the
+    # columns come out in the order a command-line run writes them.
+    config = {"estimator": {"name": estimator} if isinstance(estimator, str) else estimator,
+              "problem": {"name": problem} if isinstance(problem, str) else problem,
+              **defaults, **root}
+    config["dtype"] = dtype_name(config["dtype"])
+    config["device"] = str(config["device"])
+    return config
+
+
+def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int, seed: int = 0,
+            device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+            chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False, timing: bool = True,
+            timing_min_run_time: float = 0.2, progress: bool = False) -> pd.DataFrame:
+    """Measure one estimator on one problem: the variance, bias, MSE and time of one gradient
+    estimate from ``n_samples`` samples, over ``n_replicates`` independent estimates.
+
+    ``problem`` and ``estimator`` are registered names (``"gaussian_quadratic"``), config groups
+    (``{"name": "gaussian_quadratic", "k": 2}``, or ``{"_target_": "my_module.MyProblem", ...}``) or
+    instances (``bench.make_problem("gaussian_quadratic", k=2)``, or your own subclass of
+    :class:`bench.Problem` / :class:`bench.Estimator`).
+
+    Returns the tidy table ``python -m bench.run`` writes (one row per parameter tensor plus
+    ``total``; the configuration in columns). A bad value raises a :class:`ValueError` naming the
+    key (``ConfigError``), an estimator that does not apply raises ``NotApplicable`` (also a
+    ``ValueError``) with the reason.
+    """
+    config = _config(problem, estimator, n_samples=n_samples, n_replicates=n_replicates, seed=seed, device=device,
+                     dtype=dtype, chunk_elements=chunk_elements, compile=compile, timing=timing,
+                     timing_min_run_time=timing_min_run_time, progress=progress)
+    return run_config(config, problem=problem if isinstance(problem, Problem) else None,
+                      estimator=estimator if isinstance(estimator, Estimator) else None, raise_errors=True)
+
+
+def compare(problems: ComponentSpec | Iterable, estimators: ComponentSpec | Iterable, *,
+            n_samples: int | Iterable[int] = (10,), **keywords: Any) -> pd.DataFrame:
+    """The cross product ``problems x estimators x n_samples``, like a sweep but in-process: one
+    table, ``job`` numbering the combinations; a pair that cannot run (an inapplicable estimator, a
+    bad value) is a row with its ``status`` and ``message``, and the others run. ``keywords`` are
+    those of :func:`measure` (``n_replicates`` is required)."""
+    as_list = lambda x: [x] if isinstance(x, (str, dict, Problem, Estimator, int)) else list(x)  # noqa: E731
+    if "n_replicates" not in keywords:
+        raise TypeError("compare() needs n_replicates")
+    frames = []
+    for job, (p, e, n) in enumerate(itertools.product(as_list(problems), as_list(estimators), as_list(n_samples))):
+        config = _config(p, e, n_samples=n, **keywords)
+        frames.append(run_config(config, job=job, problem=p if isinstance(p, Problem) else None,
+                                 estimator=e if isinstance(e, Estimator) else None))
+    return order_columns(pd.concat(frames, ignore_index=True))

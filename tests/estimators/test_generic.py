@@ -1,0 +1,114 @@
+"""Generic tests, table-driven over the presets (as numpyro's distribution tests are over their
+table): every estimator preset (``conf/estimator/*.yaml``) on every problem preset
+(``conf/problem/*.yaml``). A new estimator or problem is covered by adding its module and yaml;
+there is no per-estimator list here.
+
+* applicability: an inapplicable pair is refused with a reason naming the estimator; an
+  applicable one gives finite estimates;
+* the bias test: unbiased estimators are not flagged (20,000 replicates, float64); declared-biased
+  ones get their bias measured, and each is flagged on at least one problem (else why declare it);
+* same seed, same numbers; another seed, other numbers;
+* the batched harness equals a naive loop of one ``backward()`` per replicate on the same noise
+  (state carried from step to step for stateful estimators).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bench.harness import Harness, measure_estimates, with_runs
+from bench.presets import applicable_pairs, build, preset_names
+from estimators import NotApplicable
+from estimators.sampling import PredrawnSampler, RecordingSampler
+
+PAIRS = [(e, p) for e in preset_names("estimator") for p in preset_names("problem")]
+APPLICABLE = applicable_pairs()
+IDS = [f"{e}-{p}" for e, p in APPLICABLE]
+N_SAMPLES = 2
+R_BIAS = 20_000
+
+
+def _n_samples(estimator) -> int:
+    return max(N_SAMPLES, estimator.min_samples)
+
+
+@pytest.mark.parametrize("ename,pname", PAIRS, ids=[f"{e}-{p}" for e, p in PAIRS])
+def test_applicability(ename, pname):
+    estimator, problem = build("estimator", ename), build("problem", pname)
+    if (ename, pname) not in APPLICABLE:
+        with pytest.raises(NotApplicable, match=estimator.name):
+            Harness(problem, estimator, n_samples=_n_samples(estimator))
+        return
+    m = measure_estimates(problem, estimator, n_samples=_n_samples(estimator), n_replicates=64, seed=0,
+                          keep_estimates=True)
+    assert torch.isfinite(m.estimates).all()
+    assert m.status() == "ok"
+
+
+@pytest.mark.parametrize("ename,pname", APPLICABLE, ids=IDS)
+def test_bias(ename, pname):
+    estimator, problem = build("estimator", ename), build("problem", pname)
+    m = measure_estimates(problem, estimator, n_samples=_n_samples(estimator), n_replicates=R_BIAS, seed=11,
+                          dtype=torch.float64)
+    total = m.rows[-1]
+    assert math.isfinite(total["bias"]) and math.isfinite(total["bias_se"])
+    if not estimator.biased:
+        assert total["bias_significant"] is False, total
+
+
+@pytest.mark.parametrize("ename", sorted({e for e, _ in APPLICABLE if build("estimator", e).biased}))
+def test_declared_biased_estimators_are_flagged_somewhere(ename):
+    flagged = []
+    for e, pname in APPLICABLE:
+        if e == ename:
+            m = measure_estimates(build("problem", pname), build("estimator", e), n_samples=N_SAMPLES,
+                                  n_replicates=R_BIAS, seed=12, dtype=torch.float64)
+            flagged.append(m.rows[-1]["bias_significant"])
+    assert any(flagged), f"{ename} is declared biased but no problem shows a significant bias"
+
+
+@pytest.mark.parametrize("ename,pname", APPLICABLE, ids=IDS)
+def test_same_seed_same_numbers(ename, pname):
+    estimator, problem = build("estimator", ename), build("problem", pname)
+    kw = dict(n_samples=_n_samples(estimator), n_replicates=300, keep_estimates=True)
+    a = measure_estimates(problem, estimator, seed=4, **kw).estimates
+    b = measure_estimates(problem, estimator, seed=4, **kw).estimates
+    c = measure_estimates(problem, estimator, seed=5, **kw).estimates
+    assert torch.equal(a, b)
+    if ename != "exact":
+        assert not torch.equal(a, c)
+
+
+R_LOOP = 13  # a prime, so the replicate dimension is the only one of this size in every draw
+
+
+@pytest.mark.parametrize("ename,pname", APPLICABLE, ids=IDS)
+def test_batched_equals_naive_loop(ename, pname):
+    """The harness's R batched estimates (one chunk) against R separate surrogate calls, each one
+    step with one ``backward()`` through ``encode`` to theta, fed the same noise."""
+    estimator, problem = build("estimator", ename), build("problem", pname)
+    n = _n_samples(estimator)
+    harness = Harness(problem, estimator, n_samples=n, dtype=torch.float64, chunk_elements=2**24)
+    recorder = RecordingSampler(torch.Generator().manual_seed(3))
+    batched = harness.run(R_LOOP, sampler=recorder, keep_estimates=True).estimates[0]  # [R, P_theta]
+
+    theta0 = with_runs(None, problem, "cpu", torch.float64)
+    state = estimator.init_state()
+    cost = problem.cost_function()
+    naive = []
+    for r in range(R_LOOP):
+        draws = []
+        for draw in recorder.draws:
+            dims = [i for i, size in enumerate(draw.shape) if size == R_LOOP]
+            assert len(dims) == 1, draw.shape
+            draws.append(draw.narrow(dims[0], r, 1))
+        theta = {k: v.clone().requires_grad_(True) for k, v in theta0.items()}
+        phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}  # one step, one run
+        loss = estimator.surrogate(problem.distribution(phi), cost, n, PredrawnSampler(draws), state, params=phi)
+        grads = torch.autograd.grad(loss.sum(), list(theta.values()), allow_unused=True)
+        naive.append(torch.cat([(torch.zeros_like(v) if g is None else g).reshape(-1)
+                                for g, v in zip(grads, theta.values())]))
+    torch.testing.assert_close(batched, torch.stack(naive), rtol=1e-9, atol=1e-11)

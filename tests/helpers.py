@@ -1,0 +1,38 @@
+"""Shared helpers: the repository's paths, the command line as a user runs it, the config presets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+
+
+def presets(group: str) -> list[str]:
+    """The yaml files of a config group (``estimator``, ``problem``), by name."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def preset(group: str, name: str) -> dict:
+    """A preset's content: ``{"name": ..., **options}`` (or ``_target_``)."""
+    return yaml.safe_load((CONF / group / f"{name}.yaml").read_text()) or {}
+
+
+def run_module(module: str, *args: str, cwd: Path | None = None, timeout: float = 300,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m MODULE ARGS`` from ``cwd`` with the repository importable."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m bench.run ARGS``."""
+    return run_module("bench.run", *args, cwd=cwd, timeout=timeout)
