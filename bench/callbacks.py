@@ -1,4 +1,5 @@
-"""Hydra callbacks: the exit status of a single run, and the sweep's ``results.csv`` + summary."""
+"""Hydra callbacks: the exit status of a single run, and a sweep's gathered files + summary
+(``results.csv``; for training sweeps also ``curves.csv`` and ``variance_curves.csv``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .results import SWEEP_FILE, failed_jobs, gather, summary_table, write_atomic
+from .results import SWEEP_FILE, gather, summary_table, write_atomic
+
+# Outcomes that are results, not failures: a run that diverged in training is a finding.
+GOOD = {"ok", "diverged"}
 
 
 class ResultsCallback(Callback):
@@ -22,11 +26,19 @@ class ResultsCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         df = gather(sweep_dir)
         path = write_atomic(df, sweep_dir / SWEEP_FILE)
+        training = "steps" in config
         print()
-        print(summary_table(df))
-        bad = failed_jobs(df)
-        n_jobs = df["job"].nunique()
-        print(f"\n{n_jobs - len(bad)} of {n_jobs} jobs ok; results: {path}")
+        if training:
+            from .train import CURVES_FILE, VARIANCE_FILE, summary
+
+            for name in (CURVES_FILE, VARIANCE_FILE):
+                write_atomic(gather(sweep_dir, name), sweep_dir / name)
+            print(summary(df))
+        else:
+            print(summary_table(df))
+        jobs = df.drop_duplicates("job")
+        bad = jobs[~jobs["status"].isin(GOOD)]
+        print(f"\n{len(jobs) - len(bad)} of {len(jobs)} jobs ok; results: {path}")
         if len(bad):
             print(f"{len(bad)} job(s) not ok:", file=sys.stderr)
             for _, r in bad.iterrows():

@@ -1,4 +1,5 @@
-r"""Exact variances of the estimators on the Gaussian problems, by numerical integration.
+r"""Exact variances of the estimators, by numerical integration (Gaussian problems) and by
+enumeration (discrete problems), used by the tests, the reports' exact curves and ``bench.calibrate``.
 
 Every quantity is an expectation over one coordinate :math:`x = \mu + \sigma\epsilon`,
 :math:`\epsilon \sim N(0,1)`, of smooth functions of :math:`\epsilon`. The default rule is the
@@ -51,7 +52,8 @@ def gauss_hermite(n_nodes: int) -> Rule:
 
 
 class GaussianMoments:
-    """The one-coordinate moments of a Gaussian problem that the variance formulas need."""
+    """The moments of a Gaussian problem that the variance formulas need, per parameter tensor
+    (sums over its ``dim`` coordinates, which share mu and sigma)."""
 
     def __init__(self, problem: GaussianProblem, rule: Rule | None = None):
         eps, w = rule if rule is not None else normal_rule()
@@ -61,7 +63,6 @@ class GaussianMoments:
         (df1,) = torch.autograd.grad(f1.sum(), x)
         f1 = f1.detach()
         E = lambda h: float((w * h).sum())  # noqa: E731
-        self.dim = d
         m1, m2 = E(f1), E(f1 * f1)
         rest1 = (d - 1) * m1  # E of the other coordinates' sum, and its second moment
         rest2 = (d - 1) * (m2 - m1 * m1) + rest1**2
@@ -71,21 +72,40 @@ class GaussianMoments:
         for name, s in (("mu", eps / sigma), ("sigma", (eps * eps - 1) / sigma)):
             C = E(s * s)
             B1, A1 = E(f1 * s * s), E(f1 * f1 * s * s)
-            self.score[name] = dict(
-                g=E(f1 * s), C=C,
-                B=B1 + rest1 * C,
-                A=A1 + 2 * rest1 * B1 + rest2 * C,
-            )
+            self.score[name] = dict(g2=d * E(f1 * s) ** 2, C=d * C, B=d * (B1 + rest1 * C),
+                                    A=d * (A1 + 2 * rest1 * B1 + rest2 * C))
         self.pathwise = {
-            "mu": E(df1 * df1) - E(df1) ** 2,
-            "sigma": E(df1 * df1 * eps * eps) - E(df1 * eps) ** 2,
+            "mu": d * (E(df1 * df1) - E(df1) ** 2),
+            "sigma": d * (E(df1 * df1 * eps * eps) - E(df1 * eps) ** 2),
         }
 
 
-def _with_total(per_coordinate: dict[str, float], dim: int) -> dict[str, float]:
-    out = {k: v * dim for k, v in per_coordinate.items()}
-    out["total"] = sum(out.values())
-    return out
+class EnumeratedMoments:
+    """The same moments for a discrete problem whose theta is phi, by enumerating every outcome
+    of its distribution: ``A = E[f^2 |s|^2]``, ``B = E[f |s|^2]``, ``C = E[|s|^2]``, ``g2 = |E[f s]|^2``
+    per parameter tensor, with the score ``s = grad_theta log q(x)``."""
+
+    def __init__(self, problem):
+        theta = {k: v.unsqueeze(0).requires_grad_(True) for k, v in problem.init_params("cpu", torch.float64).items()}
+        dist = problem.distribution(theta)
+        outcomes = enumerate_support(dist)  # [M, *event]
+        log_q = dist.log_prob(outcomes.unsqueeze(1))[:, 0]  # [M]
+        q = log_q.detach().exp()
+        f = problem.cost(outcomes).detach()
+        M = len(outcomes)
+        scores = torch.autograd.grad(log_q, list(theta.values()), grad_outputs=torch.eye(M, dtype=q.dtype),
+                                     is_grads_batched=True)
+        self.F1, self.F2 = float((q * f).sum()), float((q * f * f).sum())
+        self.score = {}
+        for name, s in zip(theta, scores):
+            s2 = (s.reshape(M, -1) ** 2).sum(1)
+            g = (q[:, None] * f[:, None] * s.reshape(M, -1)).sum(0)
+            self.score[name] = dict(A=float((q * f * f * s2).sum()), B=float((q * f * s2).sum()),
+                                    C=float((q * s2).sum()), g2=float((g * g).sum()))
+
+
+def _with_total(per_tensor: dict[str, float]) -> dict[str, float]:
+    return {**per_tensor, "total": sum(per_tensor.values())}
 
 
 def ema_baseline_moments(F1: float, var_mean_cost: float, decay: float, n_replicates: int) -> tuple[float, float]:
@@ -105,39 +125,108 @@ def ema_baseline_moments(F1: float, var_mean_cost: float, decay: float, n_replic
     return mean_b, mean_b2
 
 
-def score_function_variance(problem: GaussianProblem, n_samples: int, baseline: str | None = None,
+def score_moments(problem, rule: Rule | None = None):
+    """The score-function moments of a Gaussian problem (quadrature) or an enumerable discrete one."""
+    if isinstance(problem, GaussianProblem):
+        return GaussianMoments(problem, rule)
+    return EnumeratedMoments(problem)
+
+
+def score_function_variance(problem, n_samples: int, baseline: str | None = None,
                             decay: float = 0.9, n_replicates: int | None = None,
                             constant: float = 0.0, rule: Rule | None = None) -> dict[str, float]:
-    """Exact trace-variance of one estimate per parameter tensor (and ``total``).
+    """Exact trace-variance of one estimate per parameter tensor (and ``total``), on a Gaussian
+    problem or a discrete one with theta = phi (by enumeration).
 
     ``baseline``: ``None`` or ``"constant"`` (with ``constant``), ``"loo"``, or ``"ema"`` (with
     ``decay`` and ``n_replicates``: the average over the replicates the harness runs).
     """
-    m = GaussianMoments(problem, rule)
+    m = score_moments(problem, rule)
     N = n_samples
     out = {}
     for name, s in m.score.items():
-        A, B, C, g = s["A"], s["B"], s["C"], s["g"]
+        A, B, C, g2 = s["A"], s["B"], s["C"], s["g2"]
         if baseline in (None, "constant"):
-            v = (A - 2 * constant * B + constant**2 * C - g * g) / N
+            v = (A - 2 * constant * B + constant**2 * C - g2) / N
         elif baseline == "ema":
             if n_replicates is None:
                 raise ValueError("the EMA baseline's variance depends on n_replicates")
             mb, mb2 = ema_baseline_moments(m.F1, (m.F2 - m.F1**2) / N, decay, n_replicates)
-            v = (A - 2 * mb * B + mb2 * C - g * g) / N
+            v = (A - 2 * mb * B + mb2 * C - g2) / N
         elif baseline == "loo":
             if N < 2:
                 raise ValueError("leave-one-out needs n_samples >= 2")
-            v = (A - g * g) / N + (m.F2 * C + g * g + (N - 2) * C * m.F1**2) / (N * (N - 1)) - 2 * B * m.F1 / N
+            v = (A - g2) / N + (m.F2 * C + g2 + (N - 2) * C * m.F1**2) / (N * (N - 1)) - 2 * B * m.F1 / N
         else:
             raise ValueError(f"unknown baseline {baseline!r}")
         out[name] = v
-    return _with_total(out, m.dim)
+    return _with_total(out)
 
 
 def reparameterization_variance(problem: GaussianProblem, n_samples: int, rule: Rule | None = None) -> dict[str, float]:
     m = GaussianMoments(problem, rule)
-    return _with_total({k: v / n_samples for k, v in m.pathwise.items()}, m.dim)
+    return _with_total({k: v / n_samples for k, v in m.pathwise.items()})
+
+
+def score_function_variance_gaussian_phi(problem, n_samples: int, n_nodes: int = 40) -> dict[str, float]:
+    r"""Exact variance of the score function on a problem whose phi is one Gaussian ``(loc, scale)``
+    (``policy_mlp``), per theta row: ``trace(J_t^T Cov_phi J_t) / N`` with ``Cov_phi = E[f^2 s s^T]
+    - g g^T``, the phi-space score ``s = ((x-mu)/std^2, ((x-mu)^2 - std^2)/std^3)``, by
+    Gauss-Hermite (exact for a polynomial cost of degree below ``n_nodes - 2``)."""
+    from .harness import encode_jacobian, with_runs
+
+    theta = with_runs(None, problem, "cpu", torch.float64)
+    phi = problem.encode(theta)
+    (loc_name, loc), (scale_name, scale) = list(phi.items())
+    mu, std = float(loc.reshape(-1)[0]), float(scale.reshape(-1)[0])
+    eps, w = gauss_hermite(n_nodes)
+    x = mu + std * eps
+    f = problem.cost(x)
+    s = torch.stack([eps / std, (eps * eps - 1) / std])  # [2, nodes]
+    g = (w * f * s).sum(1)
+    cov = torch.einsum("n,in,jn->ij", w * f * f, s, s) - torch.outer(g, g)
+    J = encode_jacobian(problem, theta)[0]  # [2, P_theta]
+    out, start = {}, 0
+    for name, v in theta.items():
+        Jt = J[:, start:start + v[0].numel()]
+        out[name] = float(torch.trace(Jt.T @ cov @ Jt)) / n_samples
+        start += v[0].numel()
+    return _with_total(out)
+
+
+def arm_variance_by_cells(problem, n_samples: int) -> dict[str, float]:
+    r"""Exact variance of ARM on a Bernoulli problem with theta = logits, by enumerating cells.
+
+    ARM's estimate :math:`(f(1[u > \sigma(-\alpha)]) - f(1[u < \sigma(\alpha)]))(u - 1/2)` is, per
+    bit, constant in ``f``'s arguments on the three intervals of ``u_j`` cut at
+    :math:`\sigma(-|\alpha_j|)` and :math:`\sigma(|\alpha_j|)`; over the :math:`3^d` cells the
+    difference of costs is constant and ``u`` is uniform and independent per bit, so
+    :math:`E[\hat g_j^2] = \sum_{cells} P(cell)\,\Delta^2\,E[(u_j - 1/2)^2 \mid cell]`."""
+    import itertools
+
+    alpha = problem.init_params("cpu", torch.float64)["logits"]
+    d = alpha.numel()
+    lo, hi = torch.sigmoid(-alpha.abs()), torch.sigmoid(alpha.abs())
+    edges = torch.stack([torch.zeros(d, dtype=torch.float64), lo, hi, torch.ones(d, dtype=torch.float64)], 1)
+    first = torch.zeros(d, dtype=torch.float64)
+    second = torch.zeros(d, dtype=torch.float64)
+    for cell in itertools.product(range(3), repeat=d):
+        idx = torch.tensor(cell)
+        a, b = edges[torch.arange(d), idx], edges[torch.arange(d), idx + 1]
+        width = b - a
+        if (width <= 0).any():
+            continue
+        u = (a + b) / 2  # any point of the cell gives the same bits
+        b1 = (u > torch.sigmoid(-alpha)).double()
+        b2 = (u < torch.sigmoid(alpha)).double()
+        delta = float(problem.cost(b1) - problem.cost(b2))
+        p = float(width.prod())
+        m1 = (a + b) / 2 - 0.5  # E[u - 1/2 | cell]
+        m2 = ((b - 0.5) ** 3 - (a - 0.5) ** 3) / (3 * width)  # E[(u - 1/2)^2 | cell]
+        first += p * delta * m1
+        second += p * delta * delta * m2
+    v = float((second - first**2).sum()) / n_samples
+    return {"logits": v, "total": v}
 
 
 def exact_variance(problem, estimator, n_samples: int, n_replicates: int) -> dict[str, float] | None:
@@ -148,12 +237,20 @@ def exact_variance(problem, estimator, n_samples: int, n_replicates: int) -> dic
     if estimator.name == "exact":
         names = list(problem.init_params("cpu", torch.float64))
         return {**{k: 0.0 for k in names}, "total": 0.0}
-    if not isinstance(problem, GaussianProblem):
+    enumerable = problem.identity_encode and problem.name in ("bernoulli_toy", "bernoulli_quadratic",
+                                                              "categorical_bandit")
+    if estimator.name == "arm" and problem.name in ("bernoulli_toy", "bernoulli_quadratic") and problem.dim <= 8:
+        return arm_variance_by_cells(problem, n_samples)
+    if estimator.name == "score_function" and problem.name == "policy_mlp":
+        return score_function_variance_gaussian_phi(problem, n_samples)
+    if not (isinstance(problem, GaussianProblem) or enumerable):
         return None
     if estimator.name == "score_function":
         return score_function_variance(problem, n_samples)
     if estimator.name == "score_function_baseline" and estimator.baseline in ("ema", "loo"):
         return score_function_variance(problem, n_samples, estimator.baseline, estimator.decay, n_replicates)
+    if not isinstance(problem, GaussianProblem):
+        return None
     if estimator.name == "reparameterization":
         return reparameterization_variance(problem, n_samples)
     if estimator.name == "measure_valued" and problem.name == "gaussian_quadratic":
@@ -188,28 +285,6 @@ def enumerate_support(dist) -> torch.Tensor:
     return values
 
 
-def score_function_variance_by_enumeration(problem, n_samples: int) -> dict[str, float]:
-    """Exact trace-variance of the plain score-function estimator on a discrete problem whose
-    theta is phi (``logits``): ``(sum_x q(x) ||f(x) s(x)||^2 - ||g||^2) / N``, by enumeration."""
-    theta = {k: v.clone().requires_grad_(True) for k, v in problem.init_params("cpu", torch.float64).items()}
-    dist = problem.distribution(theta)
-    outcomes = enumerate_support(dist)
-    out = {name: 0.0 for name in theta}
-    second = {name: torch.zeros_like(v) for name, v in theta.items()}
-    first = {name: torch.zeros_like(v) for name, v in theta.items()}
-    for x in outcomes:
-        log_q = dist.log_prob(x)
-        grads = torch.autograd.grad(log_q, list(theta.values()), retain_graph=True)
-        q, f = float(log_q.detach().exp()), float(problem.cost(x))
-        for (name, _), s in zip(theta.items(), grads):
-            first[name] += q * f * s
-            second[name] += q * (f * s) ** 2
-    for name in theta:
-        out[name] = float((second[name] - first[name] ** 2).sum()) / n_samples
-    out["total"] = sum(out.values())
-    return out
-
-
 def measure_valued_variance_quadratic(problem, n_samples: int, coupling: bool) -> dict[str, float]:
     r"""Exact variance of the measure-valued estimator on ``gaussian_quadratic`` (closed form).
 
@@ -222,4 +297,5 @@ def measure_valued_variance_quadratic(problem, n_samples: int, coupling: bool) -
         mu, sigma = a * a * (16 / math.pi - 4), 4 * a * a + 4 * s * s
     else:
         mu, sigma = 8 * a * a / math.pi - 2 * a * a + 4 * s * s / math.pi, 16 * a * a + 8 * s * s
-    return _with_total({"mu": mu / n_samples, "sigma": sigma / n_samples}, problem.dim)
+    d = problem.dim
+    return _with_total({"mu": d * mu / n_samples, "sigma": d * sigma / n_samples})

@@ -43,6 +43,7 @@ class Measurement:
     seconds: float
     messages: list[list[str]] = field(default_factory=list)
     estimates: torch.Tensor | None = None
+    phi_variance: torch.Tensor | None = None  # [S, P_phi]: each phi coordinate's variance per run
 
     def run_rows(self, run: int = 0) -> list[dict]:
         return [r for r in self.rows if r["run"] == run]
@@ -112,12 +113,6 @@ def replicate(phi0: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
     return {k: v.expand(n, *v.shape).clone().requires_grad_(True) for k, v in phi0.items()}
 
 
-def event_size(problem: Problem, phi0: dict[str, torch.Tensor]) -> int:
-    """Sampled elements per replicate and run."""
-    one = {k: v[:1] for k, v in phi0.items()}
-    return max(1, math.prod(problem.distribution(replicate(one, 1)).event_shape))
-
-
 class Harness:
     """Measures ``estimator`` on ``problem``, at the problem's initial theta or at given thetas
     (``theta``: tensors with a leading run dimension, one independent measurement per run). The
@@ -139,9 +134,9 @@ class Harness:
         estimator.check(one, n_samples, self.cost)
         self.evals_per_estimate = estimator.evals_per_estimate(n_samples, one)
         self.projection = Projection({k: v[0].numel() for k, v in theta.items()}, jac).to(device)
-        # Bound the elements a chunk touches: samples times evaluations of the cost, over all runs.
-        per_replicate = n_samples * event_size(problem, self.phi0) * self.n_runs
-        self.chunk = max(1, chunk_elements // per_replicate * n_samples // max(n_samples, self.evals_per_estimate))
+        # Bound the elements a chunk touches: samples times what each touches, over all runs.
+        per_replicate = n_samples * estimator.elements_per_sample(one, self.cost) * self.n_runs
+        self.chunk = max(1, chunk_elements // per_replicate)
         self.moment_warning = problem.moment_warning()
         self.compiled = None
         if compile:
@@ -227,6 +222,7 @@ class Harness:
             seconds=time.perf_counter() - start,
             messages=[msgs for _, msgs in results],
             estimates=torch.cat(kept, 1) if keep_estimates else None,
+            phi_variance=moments.phi_variance().cpu(),
         )
 
 

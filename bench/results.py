@@ -89,11 +89,6 @@ def _job_key(path: Path):
     return (0, int(path.name), "") if path.name.isdigit() else (1, 0, str(path))
 
 
-def failed_jobs(df: pd.DataFrame) -> pd.DataFrame:
-    bad = df[df["status"] != "ok"]
-    return bad.drop_duplicates("job")
-
-
 def _fmt(value, se=None) -> str:
     if value is None or pd.isna(value):
         return ""

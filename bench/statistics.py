@@ -208,6 +208,12 @@ class GradientMoments:
         if hi > body:
             yield body, hi
 
+    def phi_variance(self) -> torch.Tensor:
+        """Per run, the variance of one estimate in each phi coordinate: ``[S, P_phi]``."""
+        R = self.batch_n.sum(1, keepdim=True).clamp_min(2)
+        mu = self.batch_d.sum(1) / R
+        return (self.sum_d2 / R - mu * mu).clamp_min(0) * R / (R - 1)
+
     def result(self, exact_phi: torch.Tensor | None, *, dtype: torch.dtype, min_se: int = MIN_REPLICATES_FOR_SE,
                min_bias_test: int = MIN_REPLICATES_FOR_BIAS_TEST, moment_warning: str | None = None
                ) -> list[tuple[list[dict], list[str]]]:

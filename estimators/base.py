@@ -17,6 +17,7 @@ and a plain cost function in, a surrogate loss out; each call is one step.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -171,6 +172,12 @@ class Estimator(Configurable):
     def evals_per_estimate(self, n_samples: int, dist: D.Distribution | None = None) -> int:
         """Evaluations of the cost behind one estimate (``dist``: one replicate's distribution)."""
         return self.evals_per_sample * n_samples
+
+    def elements_per_sample(self, dist: D.Distribution, cost: Cost | None = None) -> int:
+        """Tensor elements one sample touches (what the harness's chunks are sized by): by default
+        the event's size times the evaluations of f per sample."""
+        event = max(1, math.prod(dist.event_shape))
+        return max(1, self.evals_per_estimate(1, dist)) * event
 
     def init_state(self) -> Any:
         """State carried from one estimate to the next (an EMA baseline); ``None`` if stateless."""

@@ -42,18 +42,28 @@ class MeasureValued(Estimator):
         coords = 1 if dist is None else max(1, math.prod(dist.event_shape))
         return n_samples * 2 * 2 * coords  # (mu, sigma) x (two sides) per coordinate
 
+    def elements_per_sample(self, dist, cost=None):
+        coords = max(1, math.prod(dist.event_shape))
+        if cost is not None and cost.elementwise is not None:
+            return 16 * coords  # the noise and the four perturbed values per coordinate
+        return 4 * coords * coords  # four copies of x with one coordinate replaced, per coordinate
+
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         normal = base_distribution(dist)
         loc, scale = normal.loc, normal.scale
         event = dist.event_shape
+        separable = cost.elementwise is not None and len(event) > 0
         with torch.no_grad():
-            x = sampler.sample(dist, n_samples)  # [n, R, *event]
-            shape = x.shape
+            shape = sampler.full_shape(dist, n_samples)  # [n, *batch, *event]
+            # x, the other coordinates' sample, cancels in the difference when the cost is separable.
+            x = None if separable else sampler.sample(dist, n_samples)
             w = torch.sqrt(-2 * torch.log(sampler.uniform(shape, loc)))  # Weibull(sqrt 2, 2)
             w_neg = w if self.coupling else torch.sqrt(-2 * torch.log(sampler.uniform(shape, loc)))
-            chi3 = sampler.normal((3,) + tuple(shape), loc).pow(2).sum(0).sqrt()
-            sign = torch.where(sampler.uniform(shape, loc) < 0.5, -1.0, 1.0).to(loc.dtype)
-            maxwell = sign * chi3  # double-sided Maxwell
+            # Double-sided Maxwell: |M| is chi with 3 degrees of freedom, chi2_3 = Z^2 + chi2_2 with
+            # chi2_2 = -2 log U, and the sign of Z is independent of |Z| (one normal and one uniform).
+            z = sampler.normal(shape, loc)
+            chi3 = (z * z - 2 * torch.log(sampler.uniform(shape, loc))).sqrt()
+            maxwell = torch.where(z < 0, -chi3, chi3)
             eps = maxwell * sampler.uniform(shape, loc) if self.coupling else sampler.normal(shape, loc)
             m, s = loc.detach(), scale.detach()
             g_mu = self._difference(cost, x, m + s * w, m - s * w_neg, event)

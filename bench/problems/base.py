@@ -70,11 +70,8 @@ class Problem(Configurable):
 
     def in_domain(self, theta: dict[str, torch.Tensor], n_lead: int = 1) -> torch.Tensor:
         """Per run (the first ``n_lead`` dimensions): are the parameters finite and valid?"""
-        ok = None
-        for v in theta.values():
-            finite = torch.isfinite(v.reshape(*v.shape[:n_lead], -1)).all(-1)
-            ok = finite if ok is None else ok & finite
-        return ok
+        total = sum(v.reshape(*v.shape[:n_lead], -1).sum(-1) for v in theta.values())
+        return torch.isfinite(total)  # a sum is non-finite when any term is (or when it overflows)
 
     def moment_warning(self) -> str | None:
         """Why no standard error of the variance can hold here (an infinite fourth moment), if so."""

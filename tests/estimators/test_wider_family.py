@@ -23,7 +23,8 @@ import math
 import pytest
 import torch
 
-from bench.exact_variance import measure_valued_variance_quadratic, score_function_variance_by_enumeration
+from bench.exact_variance import (arm_variance_by_cells, measure_valued_variance_quadratic, score_function_variance,
+                                  score_function_variance_gaussian_phi)
 from bench.harness import measure_estimates as measure
 from bench.problems import make_problem
 from estimators import ESTIMATORS, NotApplicable, capabilities, make_estimator
@@ -99,8 +100,38 @@ def test_unbiased_estimators_pass_the_bias_test(ename, eopts, pname, popts):
 @pytest.mark.parametrize("n", [1, 5])
 def test_score_function_variance_by_enumeration(pname, popts, n):
     p = make_problem(pname, popts)
-    exact = score_function_variance_by_enumeration(p, n)
+    exact = score_function_variance(p, n)
     m = measure(p, make_estimator("score_function"), n_samples=n, n_replicates=200_000, seed=2, dtype=torch.float64)
+    for row in m.rows:
+        assert abs(row["variance"] - exact[row["param"]]) < Z * row["variance_se"], (row, exact)
+
+
+@pytest.mark.parametrize("decay", [0.9, 0.99])
+@pytest.mark.parametrize("pname,popts", [("bernoulli_toy", {}), ("categorical_bandit", {"logits": [0.5, -1.0, 0.0, 2.0]})])
+def test_ema_baseline_variance_by_enumeration(pname, popts, decay):
+    """The EMA baseline's variance, averaged over the replicates as consecutive steps, on discrete
+    problems (the batch-means standard error is the one that holds for its dependent estimates)."""
+    p = make_problem(pname, popts)
+    R = 200_000
+    est = make_estimator("score_function_baseline", {"baseline": "ema", "decay": decay})
+    exact = score_function_variance(p, 2, "ema", decay, R)
+    m = measure(p, est, n_samples=2, n_replicates=R, seed=6, dtype=torch.float64)
+    for row in m.rows:
+        assert abs(row["variance"] - exact[row["param"]]) < Z * row["variance_se"], (row, exact)
+
+
+@pytest.mark.parametrize("popts", [{"dim": 4}, {"dim": 3, "p": 0.2, "data_seed": 2}])
+def test_arm_variance_by_cell_enumeration(popts):
+    p = make_problem("bernoulli_quadratic", popts)
+    exact = arm_variance_by_cells(p, 3)
+    m = measure(p, make_estimator("arm"), n_samples=3, n_replicates=200_000, seed=8, dtype=torch.float64)
+    assert abs(m.rows[-1]["variance"] - exact["total"]) < Z * m.rows[-1]["variance_se"], (m.rows[-1], exact)
+
+
+def test_policy_score_function_variance_by_gauss_hermite():
+    p = make_problem("policy_mlp")
+    exact = score_function_variance_gaussian_phi(p, 4)
+    m = measure(p, make_estimator("score_function"), n_samples=4, n_replicates=200_000, seed=9, dtype=torch.float64)
     for row in m.rows:
         assert abs(row["variance"] - exact[row["param"]]) < Z * row["variance_se"], (row, exact)
 

@@ -1,0 +1,204 @@
+"""Calibration of the printed statistics by simulation: ``python -m bench.calibrate [--quick]``.
+
+For a representative set of cases it runs many independent jobs at the same theta (batched: the
+seeds are the harness's run dimension, so thousands of jobs cost one harness run) and reports,
+against exact values:
+
+* ``false_flag``: the fraction of jobs whose bias test fires for an unbiased estimator, with its
+  Clopper-Pearson 95 % interval (the stated level is 0.1 %);
+* ``coverage_2se``: the fraction of jobs whose ``variance +- 2 variance_se`` contains the exact
+  variance (about 95 % when the standard error is right);
+* ``sd_over_rms_se``: the spread of ``variance`` across jobs over the root-mean-square of the
+  reported ``variance_se`` (1 when the standard error means what it says);
+* ``zero_se``: jobs that reported ``variance_se = 0``;
+* ``power_5se``: the fraction of jobs flagged when a bias of 5 standard errors of the mean is
+  injected along one phi coordinate (for policy_mlp: along dE/dmu).
+
+``--replicates 2000,5000,10000`` repeats the table at other ``n_replicates`` (how the floor of
+the bias test, ``MIN_REPLICATES_FOR_BIAS_TEST``, was chosen). The table is printed and written to
+``results/calibration/calibration.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from estimators import Estimator, make_estimator
+
+from .exact_variance import exact_variance
+from .harness import Harness, with_runs
+from .problems import make_problem
+from .statistics import SIGNIFICANCE_LEVEL
+
+
+@dataclass
+class Case:
+    name: str
+    problem: str
+    estimator: str
+    n_samples: int
+    seeds: int  # jobs in the full run (slow cases fewer)
+    problem_options: dict = field(default_factory=dict)
+    estimator_options: dict = field(default_factory=dict)
+    inject: tuple[str, int] = ("", 0)  # the phi tensor and coordinate the power test biases
+    chunk_replicates: int | None = None  # force this many replicates per chunk
+    power_seeds: int | None = None  # jobs for the power test (default: seeds)
+
+
+CASES = [
+    Case("score_function on gaussian_quadratic", "gaussian_quadratic", "score_function", 1, 2000,
+         inject=("sigma", 0)),
+    Case("reparameterization on gaussian_quadratic", "gaussian_quadratic", "reparameterization", 1, 2000,
+         inject=("mu", 0)),
+    Case("EMA baseline (decay 0.99) on bernoulli_toy", "bernoulli_toy", "score_function_baseline", 1, 2000,
+         estimator_options={"baseline": "ema", "decay": 0.99}, inject=("logits", 0)),
+    Case("measure_valued on gaussian_quadratic dim=100", "gaussian_quadratic", "measure_valued", 10, 300,
+         problem_options={"dim": 100}, inject=("mu", 0), power_seeds=100),
+    Case("score_function on policy_mlp", "policy_mlp", "score_function", 10, 2000, inject=("mu", 0)),
+    Case("arm on bernoulli_quadratic dim=4, one replicate per chunk", "bernoulli_quadratic", "arm", 1, 2000,
+         problem_options={"dim": 4}, inject=("logits", 0), chunk_replicates=1),
+]
+
+
+class InjectedBias(Estimator):
+    """An estimator plus a constant ``delta`` on one phi coordinate of every estimate: a known bias."""
+
+    name = "injected_bias"
+
+    def __init__(self, inner: Estimator, param: str, index: int, delta: float):
+        super().__init__()
+        self.inner, self.param, self.index, self.delta = inner, param, index, delta
+        for attr in ("requires", "families", "evals_per_sample", "min_samples", "stateful"):
+            setattr(self, attr, getattr(inner, attr))
+
+    def evals_per_estimate(self, n_samples, dist=None):
+        return self.inner.evals_per_estimate(n_samples, dist)
+
+    def elements_per_sample(self, dist, cost=None):
+        return self.inner.elements_per_sample(dist, cost)
+
+    def init_state(self):
+        return self.inner.init_state()
+
+    def memory_steps(self):
+        return self.inner.memory_steps()
+
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        out = self.inner.surrogate(dist, cost, n_samples, sampler, state, params)
+        p = params[self.param]
+        batch = len(dist.batch_shape)
+        return out + self.delta * p.reshape(*p.shape[:batch], -1)[..., self.index]
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    a = (1 - level) / 2
+    lo = stats.beta.ppf(a, k, n - k + 1) if k > 0 else 0.0
+    hi = stats.beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
+    return float(lo), float(hi)
+
+
+def _harness(case: Case, estimator: Estimator, n_seeds: int) -> Harness:
+    problem = make_problem(case.problem, case.problem_options)
+    theta = {k: v.expand(n_seeds, *v.shape[1:]).clone()
+             for k, v in with_runs(None, problem, "cpu", torch.float32).items()}
+    chunk_elements = 2**21
+    if case.chunk_replicates is not None:
+        one = Harness(problem, estimator, n_samples=case.n_samples)  # sizes one replicate's elements
+        per = case.n_samples * estimator.elements_per_sample(problem.distribution(
+            {k: v[:1].unsqueeze(0) for k, v in one.phi0.items()}), one.cost)
+        chunk_elements = case.chunk_replicates * per * n_seeds
+    return Harness(problem, estimator, n_samples=case.n_samples, theta=theta, chunk_elements=chunk_elements)
+
+
+def _totals(m) -> pd.DataFrame:
+    return pd.DataFrame([r for r in m.rows if r["param"] == "total"])
+
+
+def run_case(case: Case, n_seeds: int, n_replicates: int, seed: int = 0, power_seeds: int | None = None) -> dict:
+    start = time.perf_counter()
+    problem = make_problem(case.problem, case.problem_options)
+    estimator = make_estimator(case.estimator, case.estimator_options)
+    harness = _harness(case, estimator, n_seeds)
+    m = harness.run(n_replicates, seed)
+    totals = _totals(m)
+    exact = exact_variance(problem, estimator, case.n_samples, n_replicates)["total"]
+    var, se = totals["variance"].to_numpy(), totals["variance_se"].to_numpy()
+    flags = totals["bias_significant"].astype(bool).to_numpy()
+    k = int(flags.sum())
+    lo, hi = clopper_pearson(k, n_seeds)
+    row = dict(case=case.name, n_replicates=n_replicates, n_jobs=n_seeds, exact_variance=exact,
+               mean_variance=float(var.mean()), false_flags=k, false_flag_rate=k / n_seeds,
+               false_flag_lo=lo, false_flag_hi=hi,
+               level_ok=bool(lo <= SIGNIFICANCE_LEVEL <= hi),
+               coverage_2se=float((np.abs(var - exact) <= 2 * se).mean()) if np.isfinite(se).all() else math.nan,
+               sd_over_rms_se=float(var.std(ddof=1) / np.sqrt(np.mean(se**2))) if np.isfinite(se).all() else math.nan,
+               zero_se=int((se == 0).sum()))
+    if case.inject[0]:
+        names = list(harness.phi0)
+        offset = sum(harness.phi0[n][0].numel() for n in names[: names.index(case.inject[0])])
+        coordinate_var = float(m.phi_variance[:, offset + case.inject[1]].mean())
+        delta = 5 * math.sqrt(coordinate_var / n_replicates)
+        biased = InjectedBias(estimator, case.inject[0], case.inject[1], delta)
+        flagged = _totals(_harness(case, biased, power_seeds or n_seeds).run(n_replicates, seed + 1))
+        row["power_5se"] = float(flagged["bias_significant"].astype(bool).mean())
+        row["power_jobs"] = len(flagged)
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    out = pd.DataFrame({
+        "case": df["case"], "R": df["n_replicates"].map(lambda v: f"{v:.0e}"), "jobs": df["n_jobs"],
+        "false flags (95 % CI)": [f"{r.false_flags} = {100 * r.false_flag_rate:.2f} % ({100 * r.false_flag_lo:.2f}-"
+                                  f"{100 * r.false_flag_hi:.2f} %)" for r in df.itertuples()],
+        "±2 SE coverage": df["coverage_2se"].map(lambda v: f"{100 * v:.1f} %"),
+        "sd(variance) / rms(SE)": df["sd_over_rms_se"].map(lambda v: f"{v:.3f}"),
+        "SE = 0": df["zero_se"],
+        "power at 5 SE": df.get("power_5se", pd.Series(math.nan, index=df.index)).map(
+            lambda v: "" if pd.isna(v) else f"{100 * v:.1f} %"),
+    })
+    return out.to_markdown(index=False)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.calibrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the jobs per case (at least 50)")
+    parser.add_argument("--replicates", default="20000", help="n_replicates per job, comma-separated (default 20000)")
+    parser.add_argument("--cases", default=None, help="only the cases whose name contains this text")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results/calibration/calibration.csv")
+    args = parser.parse_args(argv)
+    rows = []
+    for R in [int(float(r)) for r in args.replicates.split(",")]:
+        for case in CASES:
+            if args.cases and args.cases not in case.name:
+                continue
+            n = max(30, case.seeds // 10) if args.quick else case.seeds
+            power = min(n, case.power_seeds or n)
+            row = run_case(case, n, R, args.seed, power)
+            rows.append(row)
+            print(f"{case.name} (R={R}, {n} jobs, {row['seconds']:.0f} s): false flags {row['false_flags']}, "
+                  f"coverage {100 * row['coverage_2se']:.1f} %, sd/rms {row['sd_over_rms_se']:.3f}, "
+                  f"power {100 * row.get('power_5se', math.nan):.1f} %", flush=True)
+    df = pd.DataFrame(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    print()
+    print(markdown_table(df))
+    print(f"\nwritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

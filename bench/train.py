@@ -1,0 +1,127 @@
+"""Entry point: ``python -m bench.train [key=value ...]`` (one job) or ``-m`` (a sweep): estimators
+inside a training loop (:mod:`bench.training`), on the same ``conf/`` (``conf/train.yaml`` adds
+``steps``, ``n_seeds``, ``log_every``, ``variance_every``, ``variance_replicates`` and the
+``optimizer`` group, ``sgd`` or ``adam``).
+
+Each job writes, in its folder, ``result.csv`` (one row per run: final status, objective, gap),
+``curves.csv`` (one row per run and logged step) and ``variance_curves.csv`` (one row per run,
+measured step and parameter); a sweep gathers each of them at its root. Errors are caught inside
+the job and recorded as its ``status`` and ``message``; ``resume=true`` keeps jobs whose complete
+files exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import pandas as pd
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from estimators import NotApplicable, build_estimator
+from estimators.options import ConfigError
+
+from .config import CONF_DIR, job_spec
+from .jobs import device_name
+from .problems import build_problem
+from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, write_atomic
+from .run import job_config, previous_result
+from .training import train, train_spec
+
+CURVES_FILE = "curves.csv"
+VARIANCE_FILE = "variance_curves.csv"
+
+
+def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) -> dict[str, pd.DataFrame]:
+    """One training job from its configuration: ``{"result": ..., "curves": ..., "variance": ...}``
+    tables with the configuration in columns (written to ``out_dir`` when given). Never raises for a
+    bad job: its status and message go into the result row."""
+    base = {"job": job, **flatten(config), "torch_version": torch.__version__,
+            "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
+            "job_dir": str(out_dir) if out_dir is not None else ""}
+    tables = {"result": pd.DataFrame(), "curves": pd.DataFrame(), "variance": pd.DataFrame()}
+    try:
+        spec, tspec = job_spec(config), train_spec(config)
+        problem, estimator = build_problem(config["problem"]), build_estimator(config["estimator"])
+        base.update(problem=problem.name, estimator=estimator.name, label=estimator.describe())
+        done = train(problem, estimator, dict(config["optimizer"]), n_samples=spec.n_samples, steps=tspec.steps,
+                     n_seeds=tspec.n_seeds, log_every=tspec.log_every, variance_every=tspec.variance_every,
+                     variance_replicates=tspec.variance_replicates, seed=spec.seed, device=spec.device,
+                     dtype=spec.dtype, chunk_elements=spec.chunk_elements)
+        tables = {"result": done.summary, "curves": done.curves, "variance": done.variance}
+        tables = {k: order_columns(v.assign(**{c: base[c] for c in base if c not in v})) if len(v) else v
+                  for k, v in tables.items()}
+    except (ConfigError, NotApplicable) as e:
+        status = "not_applicable" if isinstance(e, NotApplicable) else "invalid_config"
+        tables["result"] = order_columns(pd.DataFrame([{**base, "status": status,
+                                                        "message": str(e).splitlines()[0]}]))
+    if out_dir is not None:
+        for key, name in (("curves", CURVES_FILE), ("variance", VARIANCE_FILE), ("result", JOB_FILE)):
+            write_atomic(tables[key], Path(out_dir) / name)  # result.csv last: it marks the job complete
+    return tables
+
+
+def summary(result: pd.DataFrame) -> str:
+    """One line per job: the final objective and gap over its runs (mean and 95 % interval)."""
+    lines = []
+    for job, runs in result.groupby("job", sort=False):
+        r = runs.iloc[0]
+        head = f"job {job}: {r['estimator']} on {r['problem']}, n_samples={r['n_samples']}"
+        if r["status"] not in ("ok", "diverged") or "final_objective" not in runs:
+            lines.append(f"{head}: {r['status']}: {r['message']}")
+            continue
+        ok = runs[runs["status"] == "ok"]
+        obj, gap = ok["final_objective"], ok["final_gap"]
+        half = lambda s: 1.96 * s.std(ddof=1) / len(s) ** 0.5 if len(s) > 1 else float("nan")  # noqa: E731
+        diverged = int((runs["status"] == "diverged").sum())
+        lines.append(f"{head}: after {int(r['final_step']) if len(ok) else 0} steps, objective "
+                     f"{obj.mean():.4g} ± {half(obj):.2g}, gap {gap.mean():.4g} ± {half(gap):.2g} "
+                     f"(mean ± 95 % over {len(ok)} runs), {r['steps_per_s']:.3g} run-steps/s"
+                     + (f"; {diverged} of {len(runs)} runs diverged" if diverged else ""))
+    return "\n".join(lines)
+
+
+def curve_table(curves: pd.DataFrame, rows: int = 6) -> str:
+    """A short table: the mean exact objective and gap over runs at a few logged steps."""
+    steps = sorted(curves["step"].unique())
+    pick = [steps[round(i * (len(steps) - 1) / (rows - 1))] for i in range(min(rows, len(steps)))]
+    table = curves[curves["step"].isin(pick)].groupby("step").agg(
+        objective=("objective", "mean"), gap=("gap", "mean"), grad_cosine=("grad_cosine", "mean"),
+        evals=("evals", "first"), time_s=("time_s", "first"), runs=("run", "nunique"))
+    return table.to_string(float_format=lambda v: f"{v:.4g}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> str:
+    hc = HydraConfig.get()
+    out_dir = Path(hc.runtime.output_dir)
+    single = hc.mode == RunMode.RUN
+    config = job_config(cfg)
+    job = 0 if single else hc.job.num
+    previous = previous_result(out_dir, config) if cfg.get("resume", False) else None
+    if previous is not None and (out_dir / CURVES_FILE).is_file():
+        result, resumed = previous, True
+    else:
+        tables = run_training(config, out_dir, job)
+        result, resumed = tables["result"], False
+    status = str(result["status"].iloc[0])
+    failed = status not in ("ok", "diverged")
+    if single:
+        write_atomic(result, out_dir / SWEEP_FILE)
+        if failed:
+            print(f"error: {result['message'].iloc[0]}", file=sys.stderr)
+        else:
+            print(curve_table(pd.read_csv(out_dir / CURVES_FILE)))
+            print(summary(result))
+        print(f"results: {out_dir / SWEEP_FILE}, {out_dir / CURVES_FILE}")
+    else:
+        print(summary(result) + (" (resumed: result file kept)" if resumed else ""), flush=True)
+    return "error" if failed else "ok"
+
+
+if __name__ == "__main__":
+    main()
