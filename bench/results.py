@@ -31,7 +31,7 @@ MEASURED = [
 # Where it ran.
 TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
 STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
-MEASURED_STATUSES = ("ok", "nonfinite")
+MEASURED_STATUSES = frozenset({"ok", "nonfinite"})
 
 
 def flatten(config: dict[str, Any]) -> dict[str, Any]:

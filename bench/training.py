@@ -158,6 +158,8 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
                           chunk_elements=chunk_elements, theta={k: v.detach() for k, v in theta.items()})
         m = harness.run(variance_replicates, seed=seed + 1 + step, state=copy.deepcopy(state))
         rows = pd.DataFrame(m.rows)
+        rows["status"] = [m.status(run) for run in rows["run"]]
+        rows["message"] = [m.message(run) for run in rows["run"]]
         rows = rows[rows["run"].isin(np.flatnonzero(alive.cpu().numpy()))]
         variance_parts.append(rows.assign(step=step, evals=step * evals_per_step, time_s=elapsed))
 

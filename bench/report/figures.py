@@ -15,6 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .style import facet_grid, palette  # noqa: E402
+
 Z_999 = NormalDist().inv_cdf(1 - 0.001 / 2)  # two-sided 99.9 %
 MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show the problem's total
 
@@ -41,22 +43,6 @@ def swept_problem_keys(df: pd.DataFrame) -> list[str]:
             if pd.api.types.is_numeric_dtype(df[c]):
                 keys.append(c)
     return keys
-
-
-def palette(labels) -> dict:
-    """One colour per estimator label, the same in every figure (tab20 beyond ten labels)."""
-    labels = sorted(set(labels))
-    colors = sns.color_palette("tab10" if len(labels) <= 10 else "tab20", n_colors=len(labels))
-    return dict(zip(labels, colors))
-
-
-def _grid(data: pd.DataFrame, col: str, **kw):
-    n = data[col].nunique()
-    if "hue" in kw:
-        kw.setdefault("palette", palette(data[kw["hue"]]))
-        kw.setdefault("hue_order", sorted(data[kw["hue"]].unique()))
-    return sns.FacetGrid(data, col=col, col_wrap=min(3, n), sharex=False, sharey=False, height=3.6,
-                         aspect=1.25, **kw)
 
 
 def _panels(n: int, width: float, height: float):
@@ -92,7 +78,7 @@ def fig_variance_vs_samples(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         return None, "needs a sweep over at least two values of n_samples"
     ok = ok[ok.set_index(["facet", "label"]).index.isin(counts[counts >= 2].index)]
     ok = ok[ok["variance"] > 0]
-    g = _grid(ok, "facet", hue="label")
+    g = facet_grid(ok, "facet", hue="label")
     g.map_dataframe(sns.lineplot, x="n_samples", y="variance", marker="o", errorbar=None)
     g.map_dataframe(_errorbars, "n_samples", "variance", "variance_se")
     for facet, ax in g.axes_dict.items():
@@ -117,7 +103,7 @@ def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         return None, f"no measured rows along {key}"
     n_values = sorted(ok["n_samples"].unique())
     ok = ok[ok["n_samples"] == n_values[-1]]  # one sample size per figure: the largest
-    g = _grid(ok, "facet", hue="label")
+    g = facet_grid(ok, "facet", hue="label")
     g.map_dataframe(sns.scatterplot, x=key, y="variance", s=25)
     g.map_dataframe(_errorbars, key, "variance", "variance_se")
     colors = palette(ok["label"])
@@ -243,7 +229,7 @@ def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     x = "time_per_estimate_s" if have_time else "evals_per_estimate"
     keys = ["problem", "label", "n_samples"]
     agg = ok.groupby(keys, as_index=False)[[x, "mse"]].median().sort_values(keys)
-    g = _grid(agg, "problem", hue="label")
+    g = facet_grid(agg, "problem", hue="label")
     g.map_dataframe(sns.lineplot, x=x, y="mse", marker="o", errorbar=None, sort=False)
     for problem, ax in g.axes_dict.items():
         ax.set(xscale="log", yscale="log", ylabel="MSE of one estimate",

@@ -16,6 +16,7 @@ import seaborn as sns
 from .figures import FIGURES
 from .loading import load
 from .tables import best_at_equal_work, configuration, environment, markdown_table, not_ok_jobs
+from .training import TRAINING_FIGURES, is_training, load_training, time_to_target
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Report:
     df: pd.DataFrame
     out_dir: Path
     figures: list[Figure] = field(default_factory=list)
+    kind: str = "measurement"  # or "training" (curves.csv of python -m bench.train)
+    variance: pd.DataFrame | None = None  # training: the variance curves
 
 
 def draw_figures(report: Report, figures=FIGURES) -> None:
@@ -39,7 +42,7 @@ def draw_figures(report: Report, figures=FIGURES) -> None:
     for name, title, caption, fn in figures:
         item = Figure(name, title, caption)
         try:
-            fig, note = fn(report.df)
+            fig, note = fn(report.df) if report.kind == "measurement" else fn(report.df, report.variance)
         except Exception as e:  # a figure that fails must not lose the others; it is named, not hidden
             fig, note = None, f"could not be drawn: {type(e).__name__}: {e}"
             print(f"warning: figure {name} {note}", file=sys.stderr)
@@ -55,51 +58,65 @@ def draw_figures(report: Report, figures=FIGURES) -> None:
 
 
 def build(paths: list[str | Path], out_dir: str | Path | None = None) -> Report:
-    df = load(paths)
     first = Path(paths[0])
     out = Path(out_dir) if out_dir else (first if first.is_dir() else first.parent)
+    if all(is_training(p) for p in paths):
+        curves, variance = load_training(paths)
+        report = Report(curves, out, kind="training", variance=variance)
+    else:
+        report = Report(load(paths), out)
     out.mkdir(parents=True, exist_ok=True)
-    report = Report(df, out)
-    draw_figures(report)
+    draw_figures(report, TRAINING_FIGURES if report.kind == "training" else FIGURES)
     write_markdown(report)
     write_html(report)
     return report
 
 
 def _sections(report: Report):
+    """``(key, title, intro, table)`` for each table section of the report."""
+    df = report.df
+    if report.kind == "training":
+        diverged = df[df["status"] == "diverged"][["job", "run", "estimator", "problem", "step"]]
+        yield ("target", "Steps, evaluations and seconds to reach a target gap",
+               "First logged step at which a run's gap to the optimum is at most the target (a tenth of the "
+               "initial gap); mean ± 95 % interval over the runs that reach it.", time_to_target(df))
+        yield "not_ok", "Runs that diverged", "", diverged.rename(columns={"step": "diverged at step"})
+    else:
+        yield ("best", "Best estimator at equal work",
+               "Lowest `work_variance` (variance × evaluations of f) per problem, parameter and n_samples, among "
+               "estimators without significant bias.", best_at_equal_work(df))
+        yield "not_ok", "Jobs not ok", "", not_ok_jobs(df)
+    yield "config", "Configuration", "", configuration(df)
+    yield "env", "Environment", "", environment(df)
+
+
+def _summary(report: Report) -> str:
     df = report.df
     n_jobs = df.drop_duplicates(["source", "job"]).shape[0] if "job" in df else len(df)
-    yield "summary", f"{n_jobs} jobs from {', '.join(sorted(df['source'].unique()))}"
-    yield "best", best_at_equal_work(df)
-    yield "not_ok", not_ok_jobs(df)
-    yield "config", configuration(df)
-    yield "env", environment(df)
+    runs = f", {df.groupby(['source', 'job', 'run']).ngroups} runs" if report.kind == "training" else ""
+    return f"{n_jobs} jobs{runs} from {', '.join(sorted(df['source'].unique()))}"
 
 
 def write_markdown(report: Report) -> Path:
-    sec = dict(_sections(report))
-    lines = ["# Gradient estimator report", "", sec["summary"], ""]
+    title = "Training report" if report.kind == "training" else "Gradient estimator report"
+    lines = [f"# {title}", "", _summary(report), ""]
     for f in report.figures:
         lines += [f"## {f.title}", ""]
         lines += [f"![{f.title}]({f.path.name})", "", f.caption, ""] if f.path else [f"*Skipped: {f.skipped}.*", ""]
-    lines += ["## Best estimator at equal work", "",
-              "Lowest `work_variance` (variance × evaluations of f) per problem, parameter and n_samples, among "
-              "estimators without significant bias.", "", markdown_table(sec["best"]), ""]
-    lines += ["## Jobs not ok", "", markdown_table(sec["not_ok"]), ""]
-    lines += ["## Configuration", "", markdown_table(sec["config"]), ""]
-    lines += ["## Environment", "", markdown_table(sec["env"]), ""]
+    for _, heading, intro, table in _sections(report):
+        lines += [f"## {heading}", ""] + ([intro, ""] if intro else []) + [markdown_table(table), ""]
     path = report.out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
 
 
 def write_html(report: Report) -> Path:
-    sec = dict(_sections(report))
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Gradient estimator report</title>",
+    title = "Training report" if report.kind == "training" else "Gradient estimator report"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
              "img{max-width:100%}.note{color:#666}</style></head><body>",
-             "<h1>Gradient estimator report</h1>", f"<p>{html.escape(sec['summary'])}</p>"]
+             f"<h1>{title}</h1>", f"<p>{html.escape(_summary(report))}</p>"]
     for f in report.figures:
         parts.append(f"<h2>{html.escape(f.title)}</h2>")
         if f.path:
@@ -108,10 +125,10 @@ def write_html(report: Report) -> Path:
             parts.append(f"<p>{html.escape(f.caption)}</p>")
         else:
             parts.append(f"<p class='note'>Skipped: {html.escape(f.skipped)}.</p>")
-    for key, title in [("best", "Best estimator at equal work"), ("not_ok", "Jobs not ok"),
-                       ("config", "Configuration"), ("env", "Environment")]:
-        table = sec[key]
-        parts.append(f"<h2>{title}</h2>")
+    for _, heading, intro, table in _sections(report):
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        if intro:
+            parts.append(f"<p>{html.escape(intro)}</p>")
         parts.append(table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}") if not table.empty
                      else "<p class='note'>(none)</p>")
     parts.append("</body></html>")

@@ -1,0 +1,136 @@
+"""The report of a training sweep (``python -m bench.train``): learning curves of the exact
+objective against steps, evaluations of f and wall-clock (mean and 95 % interval over runs), the
+gradient variance along training, and the steps, evaluations and seconds each estimator needs to
+reach a target gap."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from scipy import stats
+
+from ..train import CURVES_FILE, VARIANCE_FILE
+from .loading import read_results
+from .style import facet_grid
+
+CURVES_REQUIRED = ["job", "run", "step", "objective", "gap", "grad_sq_error", "grad_cosine", "evals", "time_s",
+                   "status", "estimator", "problem"]
+CURVES_NUMERIC = ["step", "objective", "evals", "time_s"]
+TARGET_FRACTION = 0.1  # default target: a tenth of the initial gap
+
+
+def is_training(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / CURVES_FILE).is_file() if path.is_dir() else path.name == CURVES_FILE
+
+
+def load_training(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves and the variance curves of training sweep folders, checked as results files are."""
+    curves, variances = [], []
+    for raw in paths:
+        folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+        curves.append(read_results(folder, file_name=CURVES_FILE, required=CURVES_REQUIRED, numeric=CURVES_NUMERIC))
+        if (folder / VARIANCE_FILE).is_file() and (folder / VARIANCE_FILE).stat().st_size > 1:
+            variances.append(read_results(folder, file_name=VARIANCE_FILE, required=["step", "param", "variance"],
+                                          numeric=["step", "variance"]))
+    df = pd.concat(curves, ignore_index=True)
+    if "label" not in df:
+        df["label"] = df["estimator"]
+    return df, (pd.concat(variances, ignore_index=True) if variances else pd.DataFrame())
+
+
+def _y(curves: pd.DataFrame) -> tuple[str, str]:
+    if curves["gap"].notna().all() and (curves["gap"] > 0).any():
+        return "gap", "gap to the optimum (log scale)"
+    return "objective", "exact objective E[f]"
+
+
+def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figure | None, str]:
+    if curves.empty:
+        return None, "needs curves.csv rows"
+    y, ylabel = _y(curves)
+    data = curves[curves["status"] == "ok"]
+    g = facet_grid(data, "problem", hue="label")
+    g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=("se", 1.96), estimator="mean", err_kws={"alpha": 0.2})
+    for ax in g.axes.flat:
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        if y == "gap":
+            ax.set_yscale("log")
+    g.add_legend(title="estimator")
+    g.set_titles("{col_name}")
+    return g.figure, "mean over runs, band: 95 % interval (1.96 standard errors over runs)"
+
+
+def fig_curve_steps(curves, variance):
+    return _learning_curve(curves, "step", "optimiser step")
+
+
+def fig_curve_evals(curves, variance):
+    return _learning_curve(curves, "evals", "evaluations of f")
+
+
+def fig_curve_time(curves, variance):
+    return _learning_curve(curves, "time_s", "wall-clock of the training steps (s)")
+
+
+def fig_variance_along_training(curves, variance):
+    if variance.empty:
+        return None, "needs variance measurements (variance_every > 0)"
+    total = variance[variance["param"] == "total"].copy()
+    if "label" not in total:
+        total["label"] = total["estimator"]
+    g = facet_grid(total, "problem", hue="label")
+    g.map_dataframe(sns.lineplot, x="step", y="variance", errorbar=("se", 1.96), err_kws={"alpha": 0.2}, marker="o")
+    for ax in g.axes.flat:
+        ax.set(yscale="log", xlabel="optimiser step", ylabel="variance of one estimate at theta_t")
+    g.add_legend(title="estimator")
+    g.set_titles("{col_name}")
+    return g.figure, "total over theta, measured by the harness at each run's current theta; mean over runs, 95 % band"
+
+
+TRAINING_FIGURES = [
+    ("curve_steps", "Learning curves against steps",
+     "The exact objective (or its gap to the optimum) at each run's parameters, against optimiser steps.",
+     fig_curve_steps),
+    ("curve_evals", "Learning curves against evaluations of f",
+     "The same curves against the cumulative evaluations of the cost: comparisons at equal work.", fig_curve_evals),
+    ("curve_time", "Learning curves against wall-clock",
+     "The same curves against the cumulative wall-clock of the training steps (logging excluded).", fig_curve_time),
+    ("variance_along_training", "Gradient variance along training",
+     "The variance of one gradient estimate at the current parameters, every variance_every steps.",
+     fig_variance_along_training),
+]
+
+
+def time_to_target(curves: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
+    """Per problem and estimator: the first logged step, evaluations and seconds at which a run's
+    gap is at most the target (default: a tenth of the problem's initial mean gap), as mean and
+    95 % interval over the runs that reach it, and how many do."""
+    if curves.empty or curves["gap"].isna().all():
+        return pd.DataFrame()
+    rows = []
+    for problem, by_problem in curves.groupby("problem"):
+        start = by_problem[by_problem["step"] == 0]["gap"].mean()
+        goal = target if target is not None else TARGET_FRACTION * start
+        for label, d in by_problem.groupby("label"):
+            reached = d[(d["gap"] <= goal) & (d["status"] == "ok")].sort_values("step").groupby(["job", "run"]).head(1)
+            n_runs = d.groupby(["job", "run"]).ngroups
+            row = {"problem": problem, "estimator": label, "target gap": f"{goal:.3g}",
+                   "runs reaching it": f"{len(reached)} of {n_runs}"}
+            for col, name in (("step", "steps"), ("evals", "evaluations of f"), ("time_s", "seconds")):
+                row[name] = _mean_interval(reached[col]) if len(reached) else "not reached"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_interval(values: pd.Series) -> str:
+    m = values.mean()
+    if len(values) < 2:
+        return f"{m:.4g}"
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return f"{m:.4g} ± {half:.2g}"
+
