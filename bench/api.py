@@ -9,12 +9,13 @@ from typing import Any, Iterable
 import pandas as pd
 import torch
 
-from estimators import Estimator
+from estimators import ESTIMATORS, Estimator
 
 from .config import dtype_name, root_defaults
 from .harness import DEFAULT_CHUNK_ELEMENTS
 from .jobs import run_config
-from .problems import Problem
+from .presets import preset, preset_names
+from .problems import PROBLEMS, Problem
 from .results import order_columns
 
 ComponentSpec = "str | dict | Problem | Estimator"
@@ -31,12 +32,20 @@ def _config(problem, estimator, **root: Any) -> dict[str, Any]:
         raise TypeError(f"unexpected keyword {unknown[0]!r}; the keywords are {', '.join(sorted(defaults))}")
     # The order of conf/config.yaml's defaults list (estimator, problem, then the root keys), so the
     # columns come out in the order a command-line run writes them.
-    config = {"estimator": {"name": estimator} if isinstance(estimator, str) else estimator,
-              "problem": {"name": problem} if isinstance(problem, str) else problem,
-              **defaults, **root}
+    config = {"estimator": _group("estimator", estimator), "problem": _group("problem", problem), **defaults, **root}
     config["dtype"] = dtype_name(config["dtype"])
     config["device"] = str(config["device"])
     return config
+
+
+def _group(group: str, spec):
+    """A name is a registered name or a preset (``conf/GROUP/NAME.yaml``, e.g. ``grpo``)."""
+    if not isinstance(spec, str):
+        return spec
+    registry = PROBLEMS if group == "problem" else ESTIMATORS
+    if spec not in registry and spec in preset_names(group):
+        return preset(group, spec)
+    return {"name": spec}
 
 
 def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int, seed: int = 0,
@@ -46,7 +55,7 @@ def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int,
     """Measure one estimator on one problem: the variance, bias, MSE and time of one gradient
     estimate from ``n_samples`` samples, over ``n_replicates`` independent estimates.
 
-    ``problem`` and ``estimator`` are registered names (``"gaussian_quadratic"``), config groups
+    ``problem`` and ``estimator`` are registered names or presets (``"gaussian_quadratic"``, ``"grpo"``), config groups
     (``{"name": "gaussian_quadratic", "k": 2}``, or ``{"_target_": "my_module.MyProblem", ...}``) or
     instances (``bench.make_problem("gaussian_quadratic", k=2)``, or your own subclass of
     :class:`bench.Problem` / :class:`bench.Estimator`).

@@ -133,7 +133,8 @@ class Harness:
         one = problem.distribution(replicate({k: v[:1] for k, v in self.phi0.items()}, 1))
         estimator.check(one, n_samples, self.cost)
         self.evals_per_estimate = estimator.evals_per_estimate(n_samples, one)
-        self.projection = Projection({k: v[0].numel() for k, v in theta.items()}, jac).to(device)
+        self.projection = Projection({k: v[0].numel() for k, v in theta.items()}, jac,
+                                     problem.phi_components()).to(device)
         # Bound the elements a chunk touches: samples times what each touches, over all runs.
         per_replicate = n_samples * estimator.elements_per_sample(one, self.cost) * self.n_runs
         self.chunk = max(1, chunk_elements // per_replicate)

@@ -50,7 +50,7 @@ def measure_job(config: dict[str, Any], problem: Problem, estimator: Estimator) 
     return [{
         "problem": problem.name, "estimator": estimator.name, "label": estimator.describe(),
         "status": m.status(), "message": m.message(), **{k: v for k, v in r.items() if k != "run"},
-        "evals_per_estimate": evals, "work_variance": r["variance"] * evals,
+        "evals_per_estimate": evals, "work_variance": r["variance"] * evals, **problem.info(),
         "time_per_estimate_s": latency.median_s if latency else float("nan"),
         "time_iqr_s": latency.iqr_s if latency else float("nan"),
         "harness_s": m.seconds, "n_nonfinite": m.n_nonfinite[0],

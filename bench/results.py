@@ -24,8 +24,9 @@ LEADING = ["job", "status", "message", "estimator", "label", "problem", "n_sampl
            "device", "dtype"]
 # What the harness measures, per parameter row (see bench/statistics.py for the definitions).
 MEASURED = [
-    "param", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
-    "bias_significant", "bias_p_value", "cosine_to_exact", "norm_ratio_to_exact", "mse",
+    "param", "row_kind", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
+    "bias_significant", "bias_p_value", "cosine_to_exact", "norm_ratio_to_exact", "update_share", "exact_share",
+    "mse",
     "evals_per_estimate", "work_variance", "time_per_estimate_s", "time_iqr_s", "harness_s", "n_nonfinite",
 ]
 # Where it ran.

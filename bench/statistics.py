@@ -80,8 +80,10 @@ class Projection:
     then masked sums of squares).
     """
 
-    def __init__(self, row_sizes: dict[str, int], jacobian: torch.Tensor | None):
+    def __init__(self, row_sizes: dict[str, int], jacobian: torch.Tensor | None,
+                 components: dict[str, torch.Tensor] | None = None):
         self.J = None if jacobian is None else jacobian.to(torch.float64)
+        self.components = dict(components or {})  # name -> phi coordinates (e.g. a prompt's)
         self.rows: list[Row] = []
         start = 0
         for name, size in row_sizes.items():
@@ -236,7 +238,7 @@ class GradientMoments:
         R = float(batch_n.sum())
         messages = []
         if R < 2:
-            rows = [dict(param=row.name, dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
+            rows = [dict(param=row.name, row_kind="total" if row.name == "total" else "parameter", dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
                          bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan, cosine_to_exact=nan,
                          norm_ratio_to_exact=nan) for row in self.p.rows]
             return rows, ["fewer than 2 finite estimates: no statistics"]
@@ -275,8 +277,9 @@ class GradientMoments:
         rows = []
         for t, row in enumerate(self.p.rows):
             mask = masks[:, t]
+            kind = "total" if row.name == "total" else "parameter"
             variance = (Q1[t] - R * float((mu_theta * mu_theta) @ mask)) / (R - 1)
-            out = dict(param=row.name, dim=len(row.cols), variance=float(variance),
+            out = dict(param=row.name, row_kind=kind, dim=len(row.cols), variance=float(variance),
                        variance_se=math.sqrt(max(float(spread[t]), 0.0) / R) * R / (R - 1) if se_ok else nan,
                        bias=nan, bias_se=nan, bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan,
                        cosine_to_exact=nan, norm_ratio_to_exact=nan)
@@ -292,7 +295,31 @@ class GradientMoments:
                            cosine_to_exact=float(m @ g) / (mn * gn) if mn > 0 and gn > 0 else nan,
                            norm_ratio_to_exact=mn / gn if gn > 0 else nan)
             rows.append(out)
+        if exact is not None:
+            rows += self._component_rows(shift + mu, exact, J, mean_theta, exact_theta, significant, p_value)
         return rows, messages
+
+    def _component_rows(self, mean, exact, J, mean_theta, exact_theta, significant, p_value) -> list[dict]:
+        """Per named phi component (a prompt): its part of the mean update and of the exact gradient,
+        mapped to theta, and their shares of the whole (``<part, whole> / |whole|^2``, summing to 1)."""
+        nan = float("nan")
+        out = []
+        for name, idx in self.p.components.items():
+            idx = idx.numpy()
+            if J is None:
+                g, e = np.zeros_like(mean_theta), np.zeros_like(exact_theta)
+                g[idx], e[idx] = mean[idx], exact[idx]
+            else:
+                g, e = mean[idx] @ J[idx], exact[idx] @ J[idx]
+            gn, en = float(np.linalg.norm(g)), float(np.linalg.norm(e))
+            out.append(dict(
+                param=name, row_kind="component", dim=len(idx), variance=nan, variance_se=nan, bias=float(np.linalg.norm(g - e)),
+                bias_se=nan, bias_significant=significant, bias_p_value=p_value, mse=nan, true_grad_norm=en,
+                cosine_to_exact=float(g @ e) / (gn * en) if gn > 0 and en > 0 else nan,
+                norm_ratio_to_exact=gn / en if en > 0 else nan,
+                update_share=float(g @ mean_theta) / float(mean_theta @ mean_theta) if mean_theta.any() else nan,
+                exact_share=float(e @ exact_theta) / float(exact_theta @ exact_theta) if exact_theta.any() else nan))
+        return out
 
 
 def _bias_test(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, n: int, dtype) -> tuple[bool, float]:

@@ -41,15 +41,19 @@ class Cost:
       differentiable in the distribution's parameters), used by the ``exact`` estimator;
     * ``elementwise``: ``f1`` with ``f(x) = sum_j f1(x_j)`` over the event's coordinates (a
       separable cost), which lets coordinate-wise estimators (measure-valued) evaluate
-      ``f(x_{-j}, a) - f(x_{-j}, b) = f1(a) - f1(b)`` without rebuilding ``x``.
+      ``f(x_{-j}, a) - f(x_{-j}, b) = f1(a) - f1(b)`` without rebuilding ``x``;
+    * ``expectation_elements``: the tensor elements one exact expectation touches per batch entry
+      (an enumeration can touch many), which sizes the harness's chunks.
     """
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor],
                  expectation: Callable[[D.Distribution], torch.Tensor] | None = None,
-                 elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 expectation_elements: int | None = None):
         if not callable(fn):
             raise TypeError(f"cost must be callable (a function of the samples), got {type(fn).__name__}")
         self.fn, self._expectation, self.elementwise = fn, expectation, elementwise
+        self.expectation_elements = expectation_elements  # tensor elements one exact expectation touches
 
     @classmethod
     def wrap(cls, cost: "Cost | Callable") -> "Cost":

@@ -20,5 +20,10 @@ class Exact(Estimator):
     def evals_per_estimate(self, n_samples, dist=None):
         return 0
 
+    def elements_per_sample(self, dist, cost=None):
+        if cost is not None and cost.expectation_elements:
+            return cost.expectation_elements
+        return super().elements_per_sample(dist, cost)
+
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         return cost.expectation(dist)

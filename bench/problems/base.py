@@ -56,9 +56,17 @@ class Problem(Configurable):
 
     elementwise_cost = None  # f1 with cost(x) = sum_j f1(x_j), when the cost is separable
 
+    expectation_elements: int | None = None  # tensor elements of one exact expectation, if large
+
     def cost_function(self) -> Cost:
         """The cost as estimators see it, with what the problem knows about it."""
-        return Cost(self.cost, self.expected_cost if self.has_exact else None, self.elementwise_cost)
+        return Cost(self.cost, self.expected_cost if self.has_exact else None, self.elementwise_cost,
+                    self.expectation_elements)
+
+    def phi_components(self) -> dict[str, torch.Tensor]:
+        """Named groups of phi's (flattened) coordinates whose share of the mean update the results
+        report (e.g. each prompt's); none by default."""
+        return {}
 
     def exact_objective(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
         """``E[cost]`` at phi, summed over any leading dimensions of phi."""

@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .style import facet_grid, palette  # noqa: E402
+import matplotlib.patches  # noqa: E402
+
+from .style import facet_grid, label_order, palette  # noqa: E402
 
 Z_999 = NormalDist().inv_cdf(1 - 0.001 / 2)  # two-sided 99.9 %
 MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show the problem's total
@@ -25,6 +27,8 @@ def measured(df: pd.DataFrame) -> pd.DataFrame:
     """Rows with statistics (status ok or nonfinite), one parameter set per problem (see
     ``MAX_PARAMS_PER_PROBLEM``), with a ``facet`` column ``problem / param``."""
     ok = df[df["status"].isin(["ok", "nonfinite"]) & df["param"].notna()].copy()
+    if "row_kind" in ok:
+        ok = ok[ok["row_kind"] != "component"]
     keep = []
     for problem, group in ok.groupby("problem"):
         params = [p for p in group["param"].unique() if p != "total"]
@@ -241,6 +245,65 @@ def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return g.figure, note if have_time else note + "; no timings, so against evaluations of f"
 
 
+def fig_direction(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+    """Bias (in standard errors), cosine to the exact gradient and norm ratio against n_samples:
+    whether an estimator costs direction or only magnitude."""
+    if "cosine_to_exact" not in df:
+        return None, "needs the cosine_to_exact column"
+    ok = measured(df)
+    ok = ok[(ok["param"] == "total") & ok["cosine_to_exact"].notna()]
+    if ok.empty or ok["n_samples"].nunique() < 2:
+        return None, "needs a sweep over at least two values of n_samples"
+    long = pd.concat([
+        ok.assign(metric="bias / bias_se", value=ok["bias"] / ok["bias_se"]),
+        ok.assign(metric="cosine to the exact gradient", value=ok["cosine_to_exact"]),
+        ok.assign(metric="|mean estimate| / |exact gradient|", value=ok["norm_ratio_to_exact"]),
+    ])
+    long["panel"] = long["problem"] + ": " + long["metric"]
+    g = facet_grid(long, "panel", hue="label", height=3.4)
+    g.map_dataframe(sns.lineplot, x="n_samples", y="value", marker="o", errorbar=None)
+    n = np.array(sorted(ok["n_samples"].unique()), dtype=float)
+    for panel, ax in g.axes_dict.items():
+        ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=panel.split(": ", 1)[1])
+        ax.set_xticks(n, [f"{int(v)}" for v in n])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if panel.endswith("bias_se"):
+            refs = [ax.axhline(Z_999, color="k", ls=":", lw=1, label="3.29: significant at 99.9 % (one coordinate)")]
+        elif "cosine" in panel:
+            refs = [ax.axhline(1.0, color="k", ls=":", lw=1, label="1: the exact direction")]
+        else:
+            refs = [ax.axhline(1.0, color="k", ls=":", lw=1, label="1: the exact length"),
+                    ax.plot(n, (n - 1) / n, "k--", lw=1, label="(G-1)/G: mean-centring with the sample itself")[0]]
+        ax.legend(handles=refs, loc="best", fontsize=7)
+    g.add_legend(title="estimator")
+    g.set_titles("{col_name}")
+    return g.figure, "total over theta; the mean of n_replicates estimates"
+
+
+def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+    """Each component's (prompt's) share of the mean update against its share of the exact gradient."""
+    if "row_kind" not in df or not (df["row_kind"] == "component").any():
+        return None, "needs a problem with components (e.g. the prompts of sequence_policy)"
+    comp = df[(df["row_kind"] == "component") & df["status"].isin(["ok", "nonfinite"])].copy()
+    comp["panel"] = comp["problem"] + ", n_samples=" + comp["n_samples"].astype(int).astype(str)
+    order = sorted(comp["panel"].unique(), key=lambda p: (p.split(",")[0], int(p.rsplit("=", 1)[1])))
+    labels = label_order(comp["label"])
+    g = facet_grid(comp, "panel", height=3.2, aspect=1.6, col_order=order)
+    g.map_dataframe(sns.barplot, x="param", y="update_share", hue="label", hue_order=labels,
+                    palette=palette(labels), order=sorted(comp["param"].unique()), errorbar=None)
+    for panel, ax in g.axes_dict.items():
+        exact = comp[comp["panel"] == panel].groupby("param")["exact_share"].first()
+        ref = ax.scatter(range(len(exact)), exact.to_numpy(), marker="_", s=1500, color="k", zorder=5,
+                         linewidths=2.5, label="share of the exact gradient")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set(xlabel="", ylabel="share of the mean update")
+        ax.legend(handles=[ref], loc="upper left", fontsize=7, markerscale=0.3)
+    handles = [matplotlib.patches.Patch(color=palette(labels)[lab], label=lab) for lab in labels]
+    g.figure.legend(handles=handles, title="estimator", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    g.set_titles("{col_name}")
+    return g.figure, "share = <component, whole> / |whole|^2 in theta (the shares sum to 1); black: the exact gradient's"
+
+
 FIGURES = [
     ("variance_vs_samples", "Variance against the number of samples",
      "Variance of one estimate (trace over the parameter's coordinates) against n_samples, log-log, with "
@@ -254,6 +317,13 @@ FIGURES = [
     ("time", "Wall-clock per estimate",
      "Median latency of one estimate as a training step pays it (encode, surrogate, backward), by estimator "
      "and device; bars: interquartile range.", fig_time),
+    ("direction", "Bias, direction and magnitude against n_samples",
+     "For each estimator, the bias in standard errors, the cosine between the mean estimate and the exact gradient, "
+     "and the ratio of their norms: a biased estimator may cost direction or only magnitude.", fig_direction),
+    ("component_shares", "Each component's share of the mean update",
+     "Each prompt's share of the mean update (bars) against its share of the exact gradient (black): the "
+     "re-weighting of prompts that Dr. GRPO attributes to GRPO's standard-deviation scaling, measured.",
+     fig_component_shares),
     ("accuracy_vs_cost", "Accuracy against cost",
      "MSE of one estimate against its wall-clock time, per problem: which estimator gives the most accurate "
      "gradient per second (the table below compares them at equal work).", fig_accuracy_vs_cost),

@@ -59,6 +59,8 @@ def check_columns(df: pd.DataFrame, file: Path, required: list[str]) -> None:
 def check_values(df: pd.DataFrame, file: Path, numeric: list[str]) -> None:
     """Measured rows must have numbers where the harness writes numbers."""
     measured = df["status"].isin(MEASURED_STATUSES | {"diverged"}) if "status" in df else pd.Series(True, df.index)
+    if "row_kind" in df:
+        measured &= df["row_kind"] != "component"  # a component row carries means and shares only
     for col in numeric:
         values = pd.to_numeric(df[col], errors="coerce")
         bad = measured & df[col].notna() & values.isna()

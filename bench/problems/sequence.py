@@ -1,0 +1,216 @@
+"""A small sequence policy whose every completion can be enumerated: the setting of RLOO, GRPO and
+Dr. GRPO (language models trained with verifiable rewards), with exact gradients.
+
+``problem.n_prompts`` prompts; for each, an autoregressive categorical policy over
+``problem.vocab`` tokens (token 0 is the end token) writes at most ``problem.max_length`` tokens.
+The next token's logits come from a small network of (prompt, position, previous token):
+``W^T tanh(E_prompt[p] + E_position[t] + E_previous[prev]) + b``, whose weights are theta
+(initialised from ``problem.init_seed``); phi is the table of logits for every context. A
+completion stops at the end token (counted in its length) or after ``max_length`` tokens.
+
+Rewards (maximised): ``verifier`` gives 1 when the completion is in the prompt's accepted set, else
+0 (sparse and binary, the RLVR case); ``match`` gives the fraction of the ``max_length`` positions
+equal to the prompt's target sequence (positions after the end count as the end token). The
+accepted sets are drawn (``problem.data_seed``) so that the prompts differ in difficulty: at theta0
+their success probabilities are close to ``linspace(0.05, 0.9, n_prompts)``.
+
+Exact: every completion of every prompt is enumerated (``sum_{t<L} (V-1)^t + (V-1)^L`` of them: 364
+at the defaults) and ``E[r] = sum_o q(o) r(o)``, differentiated by autograd.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import distributions as D
+from torch.distributions import constraints
+
+from estimators.options import choice, integer
+
+from .base import Problem
+from .registry import register_problem
+
+END = 0
+
+
+class SequenceDistribution(D.Distribution):
+    """Completions of every prompt from a table of logits ``[*batch, P, L, V + 1, V]`` (the previous
+    token ``V`` is the start). Batch shape ``[*batch, P]`` (prompts are independent), event shape
+    ``[L]``: the tokens, padded with the end token after it. It offers ``sequence_lengths`` (each
+    completion's number of tokens, the end token included) and one trailing prompt dimension."""
+
+    arg_constraints: dict = {}
+    has_rsample = False
+    capabilities = frozenset({"sequence_lengths", "sequence"})
+    prompt_dims = 1  # trailing batch dimensions that are prompts of one estimate (group baselines pool them)
+
+    def __init__(self, logits: torch.Tensor):
+        self.logits = logits
+        self.length, self.vocab = logits.shape[-3], logits.shape[-1]
+        super().__init__(logits.shape[:-3], torch.Size((self.length,)), validate_args=False)
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        return {"logits": self.logits}
+
+    @property
+    def support(self):
+        return constraints.independent(constraints.integer_interval(0, self.vocab - 1), 1)
+
+    def expand(self, batch_shape, _instance=None):
+        return SequenceDistribution(self.logits.expand(*batch_shape, *self.logits.shape[-3:]))
+
+    def _step_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of each position's token given the previous one: ``[*lead, L, V]``."""
+        lead = torch.broadcast_shapes(x.shape[:-1], self.batch_shape)
+        x = x.expand(*lead, self.length)
+        prev = torch.cat([torch.full_like(x[..., :1], self.vocab), x[..., :-1]], -1)  # [..., L]
+        table = self.logits.expand(*lead, *self.logits.shape[-3:])  # [..., L, V+1, V]
+        index = prev[..., None, None].expand(*prev.shape, 1, self.vocab)
+        return table.gather(-2, index).squeeze(-2), x
+
+    @staticmethod
+    def alive(x: torch.Tensor) -> torch.Tensor:
+        """Which positions are part of the completion (up to and including the end token)."""
+        ended = (x[..., :-1] == END).to(torch.int8).cummax(-1).values.bool()
+        return ~torch.cat([torch.zeros_like(x[..., :1], dtype=torch.bool), ended], -1)
+
+    def sequence_lengths(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alive(x).sum(-1)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        logits, x = self._step_logits(x)
+        log_p = torch.log_softmax(logits, -1).gather(-1, x.unsqueeze(-1)).squeeze(-1)
+        return (log_p * self.alive(x)).sum(-1)
+
+    def sample_with(self, sampler, sample_shape=torch.Size()) -> torch.Tensor:
+        """Gumbel-max token by token, from the sampler's uniforms (drawn at once)."""
+        shape = torch.Size(sample_shape) + self.batch_shape
+        with torch.no_grad():
+            g = sampler.gumbel(shape + (self.length, self.vocab), self.logits)
+            table = self.logits.detach().expand(*shape, *self.logits.shape[-3:])
+            prev = torch.full(shape, self.vocab, dtype=torch.long, device=self.logits.device)
+            tokens = []
+            for t in range(self.length):
+                logits = table[..., t, :, :].gather(-2, prev[..., None, None].expand(*shape, 1, self.vocab))
+                token = (logits.squeeze(-2) + g[..., t, :]).argmax(-1)
+                token = torch.where(prev == END, torch.full_like(token, END), token)  # after the end: padding
+                tokens.append(token)
+                prev = token
+            return torch.stack(tokens, -1)
+
+    def sample(self, sample_shape=torch.Size()):
+        from estimators.sampling import Sampler
+
+        return self.sample_with(Sampler(), sample_shape)
+
+
+def all_completions(vocab: int, length: int) -> torch.Tensor:
+    """Every completion, padded with the end token: ``[M, L]``."""
+    words = []
+    for t in range(length + 1):
+        for prefix in itertools.product(range(1, vocab), repeat=t):
+            if t < length:
+                words.append(list(prefix) + [END] * (length - t))
+            else:
+                words.append(list(prefix))
+    return torch.tensor(words, dtype=torch.long)
+
+
+@register_problem
+class SequencePolicy(Problem):
+    name = "sequence_policy"
+    maximize = True
+    options_spec = {
+        "n_prompts": integer(4, minimum=1), "vocab": integer(4, minimum=2, maximum=8),
+        "max_length": integer(5, minimum=1, maximum=8), "hidden": integer(8, minimum=1),
+        "reward": choice("verifier", ("verifier", "match"), "verifier: 1 if accepted, else 0 | match: fraction of "
+                                                             "positions equal to the target"),
+        "init_seed": integer(0, minimum=0), "data_seed": integer(0, minimum=0),
+    }
+
+    def setup(self):
+        P, L, V, h = self.n_prompts, self.max_length, self.vocab, self.hidden
+        g = torch.Generator().manual_seed(self.init_seed)
+        self._theta0 = {
+            "prompt_embedding": torch.randn(P, h, generator=g, dtype=torch.float64),
+            "position_embedding": torch.randn(L, h, generator=g, dtype=torch.float64),
+            "previous_embedding": torch.randn(V + 1, h, generator=g, dtype=torch.float64),
+            "output.weight": torch.randn(h, V, generator=g, dtype=torch.float64) / math.sqrt(h),
+            "output.bias": torch.zeros(V, dtype=torch.float64),
+        }
+        self.completions = all_completions(V, L)  # [M, L]
+        self.expectation_elements = P * len(self.completions) * L  # the enumeration, per batch entry
+        # Each completion's token log-probabilities, as indices into a prompt's flat [L, V+1, V]
+        # table of log-softmaxes, and which positions count (up to the end token).
+        prev = torch.cat([torch.full_like(self.completions[:, :1], V), self.completions[:, :-1]], 1)
+        self._flat_index = (torch.arange(L) * (V + 1) + prev) * V + self.completions  # [M, L]
+        self._alive = SequenceDistribution.alive(self.completions).double()  # [M, L]
+        self._place = V ** torch.arange(L - 1, -1, -1)  # a completion's code: its tokens in base V
+        self._index = torch.full((V**L,), -1, dtype=torch.long)  # code -> index among the completions
+        self._index[(self.completions * self._place).sum(-1)] = torch.arange(len(self.completions))
+        d = torch.Generator().manual_seed(self.data_seed)
+        with torch.no_grad():
+            q = self.distribution(self.encode(self._theta0)).log_prob(self.completions[:, None, :]).exp()  # [M, P]
+        if self.reward == "verifier":
+            targets = torch.linspace(0.05, 0.9, P) if P > 1 else torch.tensor([0.5])
+            accepted = torch.zeros(P, len(self.completions), dtype=torch.float64)
+            for p in range(P):
+                mass = 0.0
+                for m in torch.randperm(len(self.completions), generator=d).tolist():
+                    if mass + float(q[m, p]) <= targets[p] + 1e-12:
+                        accepted[p, m] = 1.0
+                        mass += float(q[m, p])
+            self.rewards = accepted  # [P, M]
+        else:
+            self.target = torch.randint(1, V, (P, L), generator=d)
+            self.rewards = (self.completions[None, :, :] == self.target[:, None, :]).double().mean(-1)
+        self._success0 = (q.T * self.rewards).sum(1)
+
+    def info(self):
+        return {"success_at_theta0": [round(float(v), 3) for v in self._success0]}
+
+    def init_params(self, device, dtype):
+        return {k: v.to(device=device, dtype=dtype).clone() for k, v in self._theta0.items()}
+
+    def encode(self, theta):
+        """The logits of every (prompt, position, previous token) context: ``[*lead, P, L, V+1, V]``."""
+        e = (theta["prompt_embedding"][..., :, None, None, :] + theta["position_embedding"][..., None, :, None, :]
+             + theta["previous_embedding"][..., None, None, :, :])
+        h = torch.tanh(e)
+        return {"logits": h @ theta["output.weight"][..., None, None, :, :] + theta["output.bias"][..., None, None, None, :]}
+
+    def distribution(self, phi):
+        return SequenceDistribution(phi["logits"])
+
+    def _rewards(self, like):
+        return self.rewards.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float64)
+
+    def cost(self, x):
+        """The reward of each prompt's completion: ``[*lead, P, L] -> [*lead, P]``."""
+        if self.reward == "match":
+            target = self.target.to(x.device)
+            return (x == target).to(torch.get_default_dtype()).mean(-1)
+        index = self._index.to(x.device)[(x * self._place.to(x.device)).sum(-1)]  # [*lead, P]
+        rewards = self.rewards.to(x.device)  # [P, M]
+        P = self.n_prompts
+        flat = index.reshape(-1, P)
+        return rewards.T.gather(0, flat).reshape(index.shape).to(torch.get_default_dtype())
+
+    def expected_cost(self, dist):
+        """``sum_o q(o) r(o)`` over every completion ``o``, per prompt: ``[*batch, P]``."""
+        log_soft = torch.log_softmax(dist.logits, -1).flatten(-3)  # [*batch, P, L*(V+1)*V]
+        index = self._flat_index.to(log_soft.device).reshape(-1)  # [M*L]
+        per_token = log_soft[..., index].unflatten(-1, self._flat_index.shape)  # [*batch, P, M, L]
+        log_q = (per_token * self._alive.to(per_token)).sum(-1)  # [*batch, P, M]
+        return (log_q.exp() * self._rewards(log_q)).sum(-1)
+
+    def optimum(self):
+        return float(self.rewards.max(1).values.sum())
+
+    def phi_components(self) -> dict[str, torch.Tensor]:
+        """phi coordinates that belong to each prompt (for its share of the update)."""
+        per = self.max_length * (self.vocab + 1) * self.vocab
+        return {f"prompt {p}": torch.arange(p * per, (p + 1) * per) for p in range(self.n_prompts)}
