@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONF_DIR
+from .config import CONF_DIR, multirun_flag_first
 from .jobs import run_config
 from .results import JOB_FILE, SWEEP_FILE, flatten, summary_table, write_atomic
 
@@ -75,7 +75,8 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
 
 def describe_job(df: pd.DataFrame) -> str:
     r = df.iloc[0]
-    head = f"job {r['job']}: {r['estimator']} on {r['problem']}, n_samples={r['n_samples']}"
+    name = r["label"] if "label" in df and isinstance(r["label"], str) else r["estimator"]
+    head = f"job {r['job']}: {name} on {r['problem']}, n_samples={r['n_samples']}"
     if r["status"] not in ("ok", "nonfinite"):
         return f"{head}: {r['status']}: {r['message']}"
     total = df[df["param"] == "total"].iloc[0]
@@ -107,4 +108,5 @@ def main(cfg: DictConfig) -> str:
 
 
 if __name__ == "__main__":
+    sys.argv = multirun_flag_first(sys.argv)
     main()

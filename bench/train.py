@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from estimators import NotApplicable, build_estimator
 from estimators.options import ConfigError
 
-from .config import CONF_DIR, job_spec
+from .config import CONF_DIR, multirun_flag_first, job_spec
 from .jobs import device_name
 from .problems import build_problem
 from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, write_atomic
@@ -70,7 +70,8 @@ def summary(result: pd.DataFrame) -> str:
     lines = []
     for job, runs in result.groupby("job", sort=False):
         r = runs.iloc[0]
-        head = f"job {job}: {r['estimator']} on {r['problem']}, n_samples={r['n_samples']}"
+        name = r["label"] if "label" in runs and isinstance(r["label"], str) else r["estimator"]
+        head = f"job {job}: {name} on {r['problem']}, n_samples={r['n_samples']}"
         if r["status"] not in ("ok", "diverged") or "final_objective" not in runs:
             lines.append(f"{head}: {r['status']}: {r['message']}")
             continue
@@ -124,4 +125,5 @@ def main(cfg: DictConfig) -> str:
 
 
 if __name__ == "__main__":
+    sys.argv = multirun_flag_first(sys.argv)
     main()

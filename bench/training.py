@@ -126,7 +126,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
         values = problem.expected_cost(problem.distribution(problem.encode(leaves)))
         grads = torch.autograd.grad(values.sum(), list(leaves.values()), allow_unused=True)
         exact = _per_run({k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(leaves.items(), grads)})
-        return values.detach().double().reshape(n_seeds), exact
+        return values.detach().double().reshape(n_seeds, -1).sum(1), exact  # summed over a problem's own batch (prompts)
 
     def log(step: int, estimate: torch.Tensor | None, exact: torch.Tensor | None):
         """A row per run for step ``step``: the exact objective at theta after the step, and the
