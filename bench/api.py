@@ -30,9 +30,9 @@ def _config(problem, estimator, **root: Any) -> dict[str, Any]:
     unknown = [k for k in root if k not in defaults]
     if unknown:
         raise TypeError(f"unexpected keyword {unknown[0]!r}; the keywords are {', '.join(sorted(defaults))}")
-    # The order of conf/config.yaml's defaults list (estimator, problem, then the root keys), so the
-    # columns come out in the order a command-line run writes them.
-    config = {"estimator": _group("estimator", estimator), "problem": _group("problem", problem), **defaults, **root}
+    # The order of conf/config.yaml's defaults list (the root keys, then estimator and problem), so
+    # the columns come out in the order a command-line run writes them.
+    config = {**defaults, **root, "estimator": _group("estimator", estimator), "problem": _group("problem", problem)}
     config["dtype"] = dtype_name(config["dtype"])
     config["device"] = str(config["device"])
     return config

@@ -20,12 +20,12 @@ DEVICES = ("cpu", "cuda")
 
 @lru_cache(maxsize=1)
 def _root_defaults() -> dict[str, Any]:
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "base.yaml"))
     return {k: v for k, v in cfg.items() if k not in ("defaults", "hydra")}
 
 
 def root_defaults() -> dict[str, Any]:
-    """The root keys of ``conf/config.yaml`` with their defaults (what a job's columns start from)."""
+    """The root keys of ``conf/base.yaml`` with their defaults (what a job's columns start from)."""
     return dict(_root_defaults())
 
 

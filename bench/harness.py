@@ -14,6 +14,7 @@ in the same order, so the estimates are the eager ones up to floating-point roun
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .problems import Problem
 from .statistics import GradientMoments, Projection, batch_size
 
 DEFAULT_CHUNK_ELEMENTS = 2**19
+WARMUP_SEED_OFFSET = 7_919  # a learning estimator's warm-up draws from seed + this, not the measured stream
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Measurement:
     messages: list[list[str]] = field(default_factory=list)
     estimates: torch.Tensor | None = None
     phi_variance: torch.Tensor | None = None  # [S, P_phi]: each phi coordinate's variance per run
+    initial_state: object = None  # a stateful estimator's state when the measured replicates began
 
     def run_rows(self, run: int = 0) -> list[dict]:
         return [r for r in self.rows if r["run"] == run]
@@ -198,7 +201,13 @@ class Harness:
                              self.projection.n_phi + len(self.projection.rows)),
             row_squares=self.compiled_row_squares if self.compiled is not None else None)
         sampler = sampler or Sampler.seeded(seed, self.device)
-        state = estimator.init_state() if state is None else state
+        fresh = state is None
+        state = estimator.init_state() if fresh else state
+        # A learning estimator trains (and freezes) its state here, from a stream of its own.
+        warm_up = Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device)
+        estimator.prepare(self.problem.distribution(replicate(self.phi0, 1)), self.cost, self.n_samples, warm_up,
+                          state, fresh)
+        initial_state = copy.deepcopy(state)
         C = self.chunk
         kept = []
         n_chunks = math.ceil(n_replicates / C)
@@ -224,6 +233,7 @@ class Harness:
             messages=[msgs for _, msgs in results],
             estimates=torch.cat(kept, 1) if keep_estimates else None,
             phi_variance=moments.phi_variance().cpu(),
+            initial_state=initial_state,
         )
 
 

@@ -1,7 +1,7 @@
 """One measuring job, from its configuration to its tidy rows: what ``python -m bench.run`` runs
 per job and what :func:`bench.measure` runs in-process, so both give the same columns.
 
-A configuration is a nested dict: the root keys of ``conf/config.yaml`` plus the groups
+A configuration is a nested dict: the root keys of ``conf/base.yaml`` plus the groups
 ``problem`` and ``estimator`` (``{"name": ..., **options}`` or ``{"_target_": ..., **options}``).
 """
 

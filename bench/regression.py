@@ -39,7 +39,8 @@ def measure_case(case) -> dict[str, dict[str, float]]:
     estimator = build("estimator", ename)
     m = measure_estimates(build("problem", pname), estimator, n_samples=max(N_SAMPLES, estimator.min_samples),
                           n_replicates=N_REPLICATES, seed=SEED, dtype=torch.float64)
-    return {r["param"]: {"variance": r["variance"], "variance_se": r["variance_se"]} for r in m.rows}
+    return {r["param"]: {"variance": r["variance"], "variance_se": r["variance_se"]} for r in m.rows
+            if r["row_kind"] != "component"}  # a component row has no variance
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@ Each job writes ``result.csv`` in its own folder (to a temporary name, then rena
 job never leaves a file that looks complete). A sweep gathers them into ``results.csv`` at its
 root. A job that failed still has a row, with ``status`` and a one-line ``message``. Every
 column that is not listed here is a configuration key (``estimator.*``, ``problem.*``, root keys),
-so adding a key to ``conf/config.yaml`` adds a column and nothing else.
+so adding a key to ``conf/base.yaml`` adds a column and nothing else.
 """
 
 from __future__ import annotations

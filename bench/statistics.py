@@ -295,8 +295,8 @@ class GradientMoments:
                            cosine_to_exact=float(m @ g) / (mn * gn) if mn > 0 and gn > 0 else nan,
                            norm_ratio_to_exact=mn / gn if gn > 0 else nan)
             rows.append(out)
-        if exact is not None:
-            rows += self._component_rows(shift + mu, exact, J, mean_theta, exact_theta, significant, p_value)
+        if exact is not None:  # components before the total, which stays last
+            rows[-1:-1] = self._component_rows(shift + mu, exact, J, mean_theta, exact_theta, significant, p_value)
         return rows, messages
 
     def _component_rows(self, mean, exact, J, mean_theta, exact_theta, significant, p_value) -> list[dict]:

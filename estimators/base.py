@@ -42,18 +42,23 @@ class Cost:
     * ``elementwise``: ``f1`` with ``f(x) = sum_j f1(x_j)`` over the event's coordinates (a
       separable cost), which lets coordinate-wise estimators (measure-valued) evaluate
       ``f(x_{-j}, a) - f(x_{-j}, b) = f1(a) - f1(b)`` without rebuilding ``x``;
-    * ``expectation_elements``: the tensor elements one exact expectation touches per batch entry
-      (an enumeration can touch many), which sizes the harness's chunks.
+    * ``expectation_of(params)``: the same expectation from the parameters the distribution is
+      built from (lets the exact estimator compute it once for many replicates at one theta);
+    * ``coordinate_replaced(x, values)``: ``f`` with coordinate ``j`` of ``x`` replaced by
+      ``values_j``, for every ``j`` (``[..., D] -> [..., D]``), when the problem can do it faster
+      than rebuilding ``x`` once per coordinate (measure-valued estimators use it).
     """
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor],
                  expectation: Callable[[D.Distribution], torch.Tensor] | None = None,
                  elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 expectation_elements: int | None = None):
+                 expectation_of: Callable[[dict], torch.Tensor] | None = None,
+                 coordinate_replaced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
         if not callable(fn):
             raise TypeError(f"cost must be callable (a function of the samples), got {type(fn).__name__}")
         self.fn, self._expectation, self.elementwise = fn, expectation, elementwise
-        self.expectation_elements = expectation_elements  # tensor elements one exact expectation touches
+        self.expectation_of = expectation_of  # E[f] from the distribution's parameters (a dict)
+        self.coordinate_replaced = coordinate_replaced
 
     @classmethod
     def wrap(cls, cost: "Cost | Callable") -> "Cost":
@@ -186,6 +191,11 @@ class Estimator(Configurable):
     def init_state(self) -> Any:
         """State carried from one estimate to the next (an EMA baseline); ``None`` if stateless."""
         return None
+
+    def prepare(self, dist: D.Distribution, cost: Cost, n_samples: int, sampler, state: Any, fresh: bool) -> None:
+        """Called by the harness before it measures at a fixed theta (``dist``: one replicate per
+        run; ``fresh``: the state was just created). An estimator that learns (RELAX) trains its
+        state here, from ``sampler``'s own stream, and freezes it. Nothing by default."""
 
     def memory_steps(self) -> int:
         """How many consecutive estimates the state links (0 when stateless): the harness makes

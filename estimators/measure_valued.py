@@ -29,7 +29,9 @@ class MeasureValued(Estimator):
     ``coupling=false`` draws them independently. Two evaluations of f per parameter coordinate and
     sample. When the cost is separable (``f = sum_j f1(x_j)``, offered by the problem as
     ``Cost.elementwise``), the difference of the two evaluations is ``f1(a) - f1(b)``: computed so,
-    without rebuilding x once per coordinate (the same numbers, in O(dim) instead of O(dim^2)). (Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
+    without rebuilding x once per coordinate (the same numbers, in O(dim) instead of O(dim^2));
+    a problem that can evaluate f with one coordinate replaced faster (``Cost.coordinate_replaced``,
+    e.g. a rank-one update of a linear model) is used likewise. (Mohamed, Rosca, Figurnov & Mnih, "Monte Carlo Gradient Estimation in Machine
     Learning", JMLR 2020, Section 6 and Table 1; Pflug 1989.)
     """
 
@@ -46,6 +48,8 @@ class MeasureValued(Estimator):
         coords = max(1, math.prod(dist.event_shape))
         if cost is not None and cost.elementwise is not None:
             return 16 * coords  # the noise and the four perturbed values per coordinate
+        if cost is not None and cost.coordinate_replaced is not None:
+            return 16 * coords * 64  # the problem's own per-coordinate work, assumed moderate
         return 4 * coords * coords  # four copies of x with one coordinate replaced, per coordinate
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
@@ -77,6 +81,8 @@ class MeasureValued(Estimator):
         """``f(x_{-j}, a_j) - f(x_{-j}, b_j)`` for every coordinate j: ``[n, *batch, *event]``."""
         if cost.elementwise is not None and len(event) > 0:
             return cost.elementwise(a) - cost.elementwise(b)
+        if cost.coordinate_replaced is not None and len(event) == 1:
+            return cost.coordinate_replaced(x, a) - cost.coordinate_replaced(x, b)
         return cls._perturbed(cost, x, a, event) - cls._perturbed(cost, x, b, event)
 
     @staticmethod

@@ -146,7 +146,10 @@ class Configurable:
                 ((k, getattr(self, k)) for k in self.options_spec)}
 
     def describe(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options().items())
+        """The name, with the options that differ from the defaults: ``rebar(temperature=0.1)``."""
+        defaults = {k: (list(v.default) if isinstance(v.default, tuple) else v.default)
+                    for k, v in self.options_spec.items()}
+        opts = ", ".join(f"{k}={v}" for k, v in self.options().items() if v != defaults[k])
         return f"{self.name}({opts})" if opts else self.name
 
     def __repr__(self) -> str:

@@ -55,13 +55,13 @@ class Problem(Configurable):
         raise NotImplementedError
 
     elementwise_cost = None  # f1 with cost(x) = sum_j f1(x_j), when the cost is separable
-
-    expectation_elements: int | None = None  # tensor elements of one exact expectation, if large
+    coordinate_replaced_cost = None  # (x, values) -> f with x_j replaced by values_j, for every j (see Cost)
 
     def cost_function(self) -> Cost:
         """The cost as estimators see it, with what the problem knows about it."""
         return Cost(self.cost, self.expected_cost if self.has_exact else None, self.elementwise_cost,
-                    self.expectation_elements)
+                    (lambda phi: self.expected_cost(self.distribution(phi))) if self.has_exact else None,
+                    self.coordinate_replaced_cost)
 
     def phi_components(self) -> dict[str, torch.Tensor]:
         """Named groups of phi's (flattened) coordinates whose share of the mean update the results

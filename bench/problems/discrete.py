@@ -13,7 +13,7 @@ import torch
 from torch import distributions as D
 
 from estimators.base import sum_last
-from estimators.options import ConfigError, integer, number, numbers, probability
+from estimators.options import ConfigError, choice, integer, number, numbers, probability
 
 from .base import Problem
 from .registry import register_problem
@@ -119,3 +119,35 @@ class CategoricalBandit(Problem):
 
     def optimum(self):
         return min(self.rewards)
+
+
+@register_problem
+class ReinMaxPolynomial(BernoulliProblem):
+    """The polynomial programming toy of Liu, Zhao, Qiang, Wang & Gao, "Bridging Discrete and
+    Backpropagation: Straight-Through and Beyond", NeurIPS 2023: ``dim`` independent Bernoulli
+    latents (default 128), theta = their logits (default 0), ``f(z) = mean_d |z_d - 0.45|^p``.
+
+    Exact: ``E f = mean_d [p_d 0.55^p + (1 - p_d) 0.45^p]``, linear in each ``p_d = sigmoid(theta_d)``
+    (tested against enumeration at a small dim). The infimum is ``0.45^p``, every bit at 0."""
+
+    name = "reinmax_polynomial"
+    options_spec = {"dim": integer(128, minimum=1), "p": choice(2.0, (1.5, 2.0, 3.0), "the exponent: 1.5, 2 or 3")}
+    CENTER = 0.45
+
+    def init_params(self, device, dtype):
+        return {"logits": torch.zeros(self.dim, device=device, dtype=dtype)}
+
+    def cost(self, z):
+        return sum_last((z - self.CENTER).abs() ** self.p) / self.dim
+
+    @property
+    def elementwise_cost(self):
+        return lambda z: (z - self.CENTER).abs() ** self.p / self.dim
+
+    def expected_cost(self, dist):
+        probs = dist.base_dist.probs
+        hi, lo = (1 - self.CENTER) ** self.p, self.CENTER**self.p
+        return sum_last(probs * hi + (1 - probs) * lo) / self.dim
+
+    def optimum(self):
+        return min(self.CENTER, 1 - self.CENTER) ** self.p

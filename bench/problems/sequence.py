@@ -142,7 +142,6 @@ class SequencePolicy(Problem):
             "output.bias": torch.zeros(V, dtype=torch.float64),
         }
         self.completions = all_completions(V, L)  # [M, L]
-        self.expectation_elements = P * len(self.completions) * L  # the enumeration, per batch entry
         # Each completion's token log-probabilities, as indices into a prompt's flat [L, V+1, V]
         # table of log-softmaxes, and which positions count (up to the end token).
         prev = torch.cat([torch.full_like(self.completions[:, :1], V), self.completions[:, :-1]], 1)

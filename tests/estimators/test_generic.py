@@ -78,7 +78,7 @@ def test_same_seed_same_numbers(ename, pname):
     b = measure_estimates(problem, estimator, seed=4, **kw).estimates
     c = measure_estimates(problem, estimator, seed=5, **kw).estimates
     assert torch.equal(a, b)
-    if ename != "exact":
+    if bool((a.var(1) > 0).any()):  # an estimator without noise here (exact; IndeCateR on one bit) gives the same
         assert not torch.equal(a, c)
 
 
@@ -93,10 +93,11 @@ def test_batched_equals_naive_loop(ename, pname):
     n = _n_samples(estimator)
     harness = Harness(problem, estimator, n_samples=n, dtype=torch.float64, chunk_elements=2**24)
     recorder = RecordingSampler(torch.Generator().manual_seed(3))
-    batched = harness.run(R_LOOP, sampler=recorder, keep_estimates=True).estimates[0]  # [R, P_theta]
+    m = harness.run(R_LOOP, sampler=recorder, keep_estimates=True)
+    batched = m.estimates[0]  # [R, P_theta]
 
     theta0 = with_runs(None, problem, "cpu", torch.float64)
-    state = estimator.init_state()
+    state = m.initial_state  # after any warm-up (RELAX's psi, trained and frozen)
     cost = problem.cost_function()
     naive = []
     for r in range(R_LOOP):

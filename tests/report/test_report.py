@@ -34,7 +34,7 @@ def sweep(tmp_path_factory):
 def test_report_writes_every_file(sweep, tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    for name in ("variance_vs_samples", "bias", "time", "accuracy_vs_cost"):
+    for name in ("variance_vs_samples", "bias", "time", "direction", "accuracy_vs_cost"):
         png = tmp_path / f"{name}.png"
         assert str(png) in printed
         w, h = png_size(png)
@@ -43,7 +43,8 @@ def test_report_writes_every_file(sweep, tmp_path, capsys):
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     assert "![Variance against the number of samples](variance_vs_samples.png)" in md
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
+    assert "could not be drawn" not in md
     # the not_applicable jobs are listed with their messages, and the rest is still reported
     assert "not_applicable" in md and "needs rsample" in md
     best = md.split("## Best estimator at equal work")[1].split("##")[0]
