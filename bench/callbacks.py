@@ -40,10 +40,11 @@ class ResultsCallback(Callback):
         bad = jobs[~jobs["status"].isin(GOOD)]
         print(f"\n{len(jobs) - len(bad)} of {len(jobs)} jobs ok; results: {path}")
         if len(bad):
-            print(f"{len(bad)} job(s) not ok:", file=sys.stderr)
+            print(f"{len(bad)} job(s) not ok (their messages are in the table's status and in {path.name}):",
+                  file=sys.stderr)
             for _, r in bad.iterrows():
-                print(f"  job {r['job']} ({r.get('estimator')} on {r.get('problem')}): {r['status']}: {r['message']}",
-                      file=sys.stderr)
+                print(f"  job {r['job']} ({r.get('label', r.get('estimator'))} on {r.get('problem')}): {r['status']}: "
+                      f"{r['message']}", file=sys.stderr)
             tolerated = {"not_applicable"} if config.get("allow_not_applicable", False) else set()
             if not set(bad["status"]) <= tolerated:
                 raise SystemExit(1)

@@ -76,11 +76,3 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg["dtype"]], chunk_elements,
                    cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))
 
-
-def multirun_flag_first(argv: list[str]) -> list[str]:
-    """``python -m bench.train problem=x -m estimator=a,b`` as ``... -m problem=x estimator=a,b``:
-    Hydra's parser takes ``-m`` only before the overrides, a common slip."""
-    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
-    if not flags:
-        return argv
-    return [argv[0], flags[0], *[a for a in argv[1:] if a not in ("-m", "--multirun")]]

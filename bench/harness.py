@@ -211,8 +211,9 @@ class Harness:
         C = self.chunk
         kept = []
         n_chunks = math.ceil(n_replicates / C)
-        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=not progress or n_chunks < 4,
-                   leave=False)
+        # A bar on a terminal only (disable=None: tqdm's own check), never in a log.
+        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name,
+                   disable=True if not progress or n_chunks < 4 else None, leave=False)
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
             G = self.estimates(c, sampler, state)

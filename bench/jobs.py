@@ -53,6 +53,8 @@ def measure_job(config: dict[str, Any], problem: Problem, estimator: Estimator) 
         "evals_per_estimate": evals, "work_variance": r["variance"] * evals, **problem.info(),
         "time_per_estimate_s": latency.median_s if latency else float("nan"),
         "time_iqr_s": latency.iqr_s if latency else float("nan"),
+        "time_q1_s": latency.q1_s if latency else float("nan"),
+        "time_q3_s": latency.q3_s if latency else float("nan"),
         "harness_s": m.seconds, "n_nonfinite": m.n_nonfinite[0],
     } for r in m.rows]
 
@@ -80,7 +82,8 @@ def run_config(config: dict[str, Any], out_dir: Path | str | None = None, job: i
             config[group] = {"name": component.name, **target, **component.options()}
         else:
             config[group] = {"name": given.get("name", given.get("_target_", "")), **given}
-    base = {"job": job, **flatten(config), "torch_version": torch.__version__,
+    label = {"label": estimator.describe()} if isinstance(estimator, Estimator) else {}
+    base = {"job": job, **flatten(config), **label, "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
             "job_dir": str(out_dir) if out_dir is not None else ""}
     if error is not None:

@@ -10,10 +10,12 @@ so adding a key to ``conf/base.yaml`` adds a column and nothing else.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 JOB_FILE = "result.csv"
@@ -27,7 +29,8 @@ MEASURED = [
     "param", "row_kind", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
     "bias_significant", "bias_p_value", "cosine_to_exact", "norm_ratio_to_exact", "update_share", "exact_share",
     "mse",
-    "evals_per_estimate", "work_variance", "time_per_estimate_s", "time_iqr_s", "harness_s", "n_nonfinite",
+    "evals_per_estimate", "work_variance", "time_per_estimate_s", "time_iqr_s", "time_q1_s", "time_q3_s",
+    "harness_s", "n_nonfinite",
 ]
 # Where it ran.
 TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
@@ -90,39 +93,74 @@ def _job_key(path: Path):
     return (0, int(path.name), "") if path.name.isdigit() else (1, 0, str(path))
 
 
-def _fmt(value, se=None) -> str:
-    if value is None or pd.isna(value):
-        return ""
-    s = f"{value:.4g}"
-    if se is not None and not pd.isna(se):
-        s += f" ± {se:.2g}"
-    return s
-
-
-def summary_table(df: pd.DataFrame, rows: Iterable[str] | None = None) -> str:
-    """A readable text table of the measured rows (and of failed jobs, one line each)."""
-    ok = df[df["param"].notna()] if "param" in df else df.iloc[0:0]
-    if rows is not None:
-        ok = ok[ok["param"].isin(list(rows))]
-    if ok.empty:
+def summary_table(df: pd.DataFrame) -> str:
+    """A readable text table: one row per parameter for a single job, one row per job (its
+    ``total``) for a sweep, with the swept keys as columns, numbers with their standard errors,
+    no column that is empty everywhere, and the markers explained below it."""
+    rows = df[df["param"].notna()] if "param" in df else df.iloc[0:0]
+    if "row_kind" in rows:
+        rows = rows[rows["row_kind"] != "component"]
+    several = df["job"].nunique() > 1 if "job" in df else False
+    if several:
+        rows = rows[rows["param"] == "total"]
+    failed = df[~df["status"].isin(MEASURED_STATUSES)].drop_duplicates("job") if "status" in df else df.iloc[0:0]
+    if rows.empty and failed.empty:
         return "(no measured rows)"
-    varying = [c for c in df.columns if (c.startswith("estimator.") or c.startswith("problem."))
-               and df[c].nunique(dropna=True) > 1]
-    keys = ["problem", "param", "n_samples", "estimator"] + varying
-    ok = ok.sort_values([k for k in keys if k in ok], kind="stable")
-    table = pd.DataFrame({
-        "job": ok["job"],
-        "problem": ok["problem"],
-        "estimator": ok["estimator"],
-        **{c.split(".", 1)[1]: ok[c] for c in varying},
-        "n": ok["n_samples"],
-        "param": ok["param"],
-        "variance": [_fmt(v, s) for v, s in zip(ok["variance"], ok["variance_se"])],
-        "bias": [_fmt(v, s) + (" *" if b is True or b == "True" else "") for v, s, b in
-                 zip(ok["bias"], ok["bias_se"], ok["bias_significant"])],
-        "mse": [_fmt(v) for v in ok["mse"]],
-        "work_var": [_fmt(v) for v in ok["work_variance"]],
-        "time/est": [_fmt(v * 1e6) + " us" if not pd.isna(v) else "" for v in ok["time_per_estimate_s"]],
-        "status": ok["status"],
-    })
-    return table.to_string(index=False)
+    swept = [c for c in df.columns if (c.startswith(("estimator.", "problem.")) or c in ("n_samples", "seed", "dtype",
+             "device", "n_replicates")) and df[c].nunique(dropna=True) > 1]
+    both = pd.concat([rows, failed])
+    table = pd.DataFrame({"job": both["job"], "problem": both["problem"],
+                          "estimator": both["label"] if "label" in both else both["estimator"]})
+    for c in swept:
+        table[c.split(".", 1)[-1]] = both[c].map(lambda v: "" if pd.isna(v) else value_text(v))
+    if "n_samples" not in swept:
+        table["n"] = both["n_samples"].map(lambda v: "" if pd.isna(v) else value_text(v))
+    if not several:
+        table["param"] = both["param"]
+    significant = both["bias_significant"].isin([True, "True"]) if "bias_significant" in both else False
+    table["variance"] = [with_se(v, e) for v, e in zip(both["variance"], both["variance_se"])]
+    table["bias"] = [with_se(v, e) + (" *" if sig else "") for v, e, sig in
+                     zip(both["bias"], both["bias_se"], significant if len(both) else [])]
+    table["mse"] = [value_text(v) if not pd.isna(v) else "" for v in both["mse"]]
+    table["work var"] = [value_text(v) if not pd.isna(v) else "" for v in both["work_variance"]]
+    table["time/est"] = [f"{v * 1e6:.4g} us" if not pd.isna(v) else "" for v in both["time_per_estimate_s"]]
+    table["status"] = both["status"]
+    table = table.loc[:, [c for c in table if (table[c].astype(str).str.strip() != "").any()]]
+    table = table.sort_values("job", key=lambda s: pd.to_numeric(s, errors="coerce"), kind="stable")
+    text = table.to_string(index=False)
+    if bool(significant.any()) if hasattr(significant, "any") else False:
+        text += "\n* the job's bias test (in phi, family-wise 0.1 %) is significant"
+    return text
+
+
+def value_text(value) -> str:
+    """A number as a short text: integers without ``.0``, others with four significant digits."""
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def numeric_sort(values) -> list:
+    """Values sorted as numbers where they are numbers (1.5 before 10), else as text."""
+    def key(v):
+        try:
+            return (0, float(v), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(v))
+    return sorted(values, key=key)
+
+
+def with_se(value, se) -> str:
+    """``value ± se`` with the precision the standard error allows (two significant digits of it)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if se is None or (isinstance(se, float) and (math.isnan(se) or se <= 0)):
+        return f"{value:.4g}"
+    digits = max(0, 1 - int(np.floor(np.log10(abs(se)))))
+    if abs(value) >= 1e5 or (abs(value) < 1e-3 and value != 0):
+        return f"{value:.3e} ± {se:.1e}"
+    return f"{value:.{digits}f} ± {se:.{digits}f}"

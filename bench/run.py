@@ -10,6 +10,7 @@ gathers a sweep's ``results.csv`` and sets a non-zero exit status when a job was
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -21,9 +22,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONF_DIR, multirun_flag_first
+from .cli import SweepFolder, entry
+from .config import CONF_DIR
 from .jobs import run_config
-from .results import JOB_FILE, SWEEP_FILE, flatten, summary_table, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, flatten, summary_table, with_se, write_atomic
+
+log = logging.getLogger(__name__)  # to the job's run.log (conf/base.yaml: Hydra's file handler only)
 
 if not OmegaConf.has_resolver("bench_uid"):
     # Cached per config, so the folder name is stable within a run and differs between two runs
@@ -73,16 +77,42 @@ def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.Data
     return run_config(config, out_dir, job).assign(resumed=False)
 
 
-def describe_job(df: pd.DataFrame) -> str:
+# Overrides that do not change a job's numbers, left out of its one-line description.
+QUIET_KEYS = ("timing", "timing_min_run_time", "progress", "resume", "allow_not_applicable")
+
+
+def swept_overrides(task: list[str], argv: list[str] | None = None, sweeper_params=None) -> str:
+    """The job's own values of the keys the sweep varies (``estimator=arm, n_samples=4``): keys
+    with several values on the command line or in the experiment's sweeper; all of the job's
+    overrides when those are not known (a launcher's worker process)."""
+    swept = set(sweeper_params or ())
+    for arg in (argv or [])[1:]:
+        if "=" in arg and not arg.startswith("-"):
+            key, value = arg.split("=", 1)
+            if "," in value or value.startswith(("range(", "choice(", "glob(", "interval(")):
+                swept.add(key.lstrip("+~"))
+    chosen = []
+    for item in task:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key.startswith("hydra") or key in QUIET_KEYS:
+            continue
+        if not swept or key in swept:
+            chosen.append(item.lstrip("+"))
+    return ", ".join(chosen)
+
+
+def describe_job(df: pd.DataFrame, overrides: str = "") -> str:
+    """One line: the job, its swept values, and its outcome (total variance and bias)."""
     r = df.iloc[0]
     name = r["label"] if "label" in df and isinstance(r["label"], str) else r["estimator"]
-    head = f"job {r['job']}: {name} on {r['problem']}, n_samples={r['n_samples']}"
+    head = f"job {r['job']} ({overrides})" if overrides else f"job {r['job']}: {name} on {r['problem']}, n_samples={r['n_samples']}"
     if r["status"] not in ("ok", "nonfinite"):
         return f"{head}: {r['status']}: {r['message']}"
     total = df[df["param"] == "total"].iloc[0]
-    return (f"{head}: {r['status']}, total variance {total['variance']:.4g} ± {total['variance_se']:.2g}, "
-            f"bias {total['bias']:.3g} ± {total['bias_se']:.2g}"
-            + (f" ({r['message']})" if isinstance(r["message"], str) and r["message"] else ""))
+    text = (f"{head}: {r['status']}, total variance {with_se(total['variance'], total['variance_se'])}, "
+            f"bias {with_se(total['bias'], total['bias_se'])}" + (" (significant)" if total["bias_significant"] in
+                                                                 (True, "True") else ""))
+    return text + (f" ({r['message']})" if isinstance(r["message"], str) and r["message"] else "")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -90,23 +120,31 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     single = hc.mode == RunMode.RUN
+    if not single:
+        SweepFolder.path = str(hc.sweep.dir)
+    if not single:
+        cfg.progress = False  # in a sweep the one line per job is the progress (bars would interleave)
     df = run_job(cfg, out_dir, job=0 if single else hc.job.num)
     resumed = bool(df.pop("resumed").iloc[0])
     status = str(df["status"].iloc[0])
     if single:
         write_atomic(df, out_dir / SWEEP_FILE)
         if status in ("ok", "nonfinite"):
-            print(summary_table(df))
+            table = summary_table(df)
+            print(table)
+            log.info("\n%s", table)
             if df["message"].notna().iloc[0] and str(df["message"].iloc[0]):
                 print(f"{status}: {df['message'].iloc[0]}")
         else:
             print(f"error: {df['message'].iloc[0]}", file=sys.stderr)
         print(f"results: {out_dir / SWEEP_FILE}")
     else:
-        print(describe_job(df) + (" (resumed: result file kept)" if resumed else ""), flush=True)
+        line = describe_job(df, swept_overrides(list(hc.overrides.task), sys.argv, hc.sweeper.get("params")))
+        line += " (resumed: result file kept)" if resumed else ""
+        print(line, flush=True)
+        log.info(line)
     return status
 
 
 if __name__ == "__main__":
-    sys.argv = multirun_flag_first(sys.argv)
-    main()
+    entry(main, "bench.run", "config")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.benchmark import Timer
 
@@ -21,6 +22,8 @@ from .problems import Problem
 class Latency:
     median_s: float
     iqr_s: float
+    q1_s: float  # first and third quartiles of the timed blocks
+    q3_s: float
     n_runs: int
 
 
@@ -47,4 +50,5 @@ def time_one_estimate(problem: Problem, estimator: Estimator, n_samples: int, de
     m = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()).blocked_autorange(
         min_run_time=min_run_time
     )
-    return Latency(median_s=m.median, iqr_s=m.iqr, n_runs=len(m.times))
+    q1, q3 = np.percentile(m.times, [25, 75])
+    return Latency(median_s=m.median, iqr_s=m.iqr, q1_s=float(q1), q3_s=float(q3), n_runs=len(m.times))

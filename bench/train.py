@@ -12,6 +12,7 @@ files exist.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -25,13 +26,15 @@ from omegaconf import DictConfig
 from estimators import NotApplicable, build_estimator
 from estimators.options import ConfigError
 
-from .config import CONF_DIR, multirun_flag_first, job_spec
+from .cli import SweepFolder, entry
+from .config import CONF_DIR, job_spec
 from .jobs import device_name
 from .problems import build_problem
 from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, write_atomic
-from .run import job_config, previous_result
+from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
+log = logging.getLogger(__name__)
 CURVES_FILE = "curves.csv"
 VARIANCE_FILE = "variance_curves.csv"
 
@@ -65,13 +68,14 @@ def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) 
     return tables
 
 
-def summary(result: pd.DataFrame) -> str:
+def summary(result: pd.DataFrame, overrides: str = "") -> str:
     """One line per job: the final objective and gap over its runs (mean and 95 % interval)."""
     lines = []
     for job, runs in result.groupby("job", sort=False):
         r = runs.iloc[0]
         name = r["label"] if "label" in runs and isinstance(r["label"], str) else r["estimator"]
-        head = f"job {job}: {name} on {r['problem']}, n_samples={r['n_samples']}"
+        head = (f"job {job} ({overrides})" if overrides else
+                f"job {job}: {name} on {r['problem']}, n_samples={r['n_samples']}")
         if r["status"] not in ("ok", "diverged") or "final_objective" not in runs:
             lines.append(f"{head}: {r['status']}: {r['message']}")
             continue
@@ -101,6 +105,8 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     single = hc.mode == RunMode.RUN
+    if not single:
+        SweepFolder.path = str(hc.sweep.dir)
     config = job_config(cfg)
     job = 0 if single else hc.job.num
     previous = previous_result(out_dir, config) if cfg.get("resume", False) else None
@@ -120,10 +126,12 @@ def main(cfg: DictConfig) -> str:
             print(summary(result))
         print(f"results: {out_dir / SWEEP_FILE}, {out_dir / CURVES_FILE}")
     else:
-        print(summary(result) + (" (resumed: result file kept)" if resumed else ""), flush=True)
+        overrides = swept_overrides(list(hc.overrides.task), sys.argv, hc.sweeper.get("params"))
+        line = summary(result, overrides) + (" (resumed: result file kept)" if resumed else "")
+        print(line, flush=True)
+        log.info(line)
     return "error" if failed else "ok"
 
 
 if __name__ == "__main__":
-    sys.argv = multirun_flag_first(sys.argv)
-    main()
+    entry(main, "bench.train", "train")

@@ -3,7 +3,6 @@ and a note; a figure whose data is missing is skipped with that note instead of 
 
 from __future__ import annotations
 
-import math
 from statistics import NormalDist
 
 import matplotlib
@@ -15,49 +14,36 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-import matplotlib.patches  # noqa: E402
+import textwrap  # noqa: E402
 
-from .style import facet_grid, label_order, palette  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from .style import facet_grid, label_order, look, palette  # noqa: E402
+from .sweep import add_panel, value_text  # noqa: E402
 
 Z_999 = NormalDist().inv_cdf(1 - 0.001 / 2)  # two-sided 99.9 %
 MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show the problem's total
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with statistics (status ok or nonfinite), one parameter set per problem (see
-    ``MAX_PARAMS_PER_PROBLEM``), with a ``facet`` column ``problem / param``."""
+    """Rows with statistics (status ok or nonfinite), one parameter set per problem: its tensors
+    and ``total``, or only ``total`` for one tensor or beyond ``MAX_PARAMS_PER_PROBLEM`` tensors."""
     ok = df[df["status"].isin(["ok", "nonfinite"]) & df["param"].notna()].copy()
     if "row_kind" in ok:
         ok = ok[ok["row_kind"] != "component"]
     keep = []
     for problem, group in ok.groupby("problem"):
         params = [p for p in group["param"].unique() if p != "total"]
-        chosen = ["total"] if len(params) > MAX_PARAMS_PER_PROBLEM else params + ["total"]
+        chosen = ["total"] if len(params) > MAX_PARAMS_PER_PROBLEM or len(params) == 1 else params + ["total"]
         keep.append(group[group["param"].isin(chosen)])
-    ok = pd.concat(keep) if keep else ok
-    ok["facet"] = ok["problem"] + " / " + ok["param"].astype(str)
-    return ok
+    return pd.concat(keep) if keep else ok
 
 
 def swept_problem_keys(df: pd.DataFrame) -> list[str]:
-    """Problem keys that vary within one problem across the data (e.g. ``problem.k``)."""
-    keys = []
-    for c in df.columns:
-        if c.startswith("problem.") and df.groupby("problem")[c].nunique(dropna=True).max() > 1:
-            if pd.api.types.is_numeric_dtype(df[c]):
-                keys.append(c)
-    return keys
-
-
-def _panels(n: int, width: float, height: float):
-    """A grid of ``n`` panels, three to a row; returns the figure and the first ``n`` axes."""
-    ncols = min(3, n)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
-    flat = list(axes.flat)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
+    """Numeric problem keys that vary within one problem (e.g. ``problem.k``)."""
+    return [c for c in df.columns if c.startswith("problem.") and pd.api.types.is_numeric_dtype(df[c])
+            and df.groupby("problem")[c].nunique(dropna=True).max() > 1]
 
 
 def _errorbars(x_col, y_col, err_col, data=None, color=None, **_):
@@ -75,25 +61,88 @@ def _clip_log_axis(ax, values: pd.Series) -> None:
         ax.set_ylim(floor / 3, top * 3)
 
 
+def _finish(g: sns.FacetGrid, legend_title: str = "estimator", extra_handles=()) -> plt.Figure:
+    """Panel titles wrapped (never overlapping), one legend naming every line, tight layout."""
+    g.set_titles("{col_name}" if g.row_names == [] or not g.row_names else "{row_name} | {col_name}")
+    for ax in g.axes.flat:
+        ax.set_title("\n".join(textwrap.wrap(ax.get_title(), 48)), fontsize=9)
+    handles = {}
+    for ax in g.axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if not lab.startswith("_"):
+                handles.setdefault(lab, h)
+    ordered = label_order([lab for lab in handles if lab in set(g.hue_names or [])]) if g.hue_names else []
+    handles = {**{lab: handles[lab] for lab in ordered}, **{k: v for k, v in handles.items() if k not in ordered}}
+    for h in extra_handles:
+        handles[h.get_label()] = h
+    if handles:
+        g.figure.legend(list(handles.values()), list(handles.keys()), title=legend_title, loc="center left",
+                        bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    g.tight_layout()
+    return g.figure
+
+
+def _log_ticks(ax, axis: str, values) -> None:
+    """A log axis labelled at the data's own values (n_samples) rather than at decades only."""
+    values = sorted(set(float(v) for v in values))
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(matplotlib.ticker.FixedLocator(values))
+    target.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: value_text(v)))
+    target.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+SUBS = [(1.0,), (1.0, 3.0), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0), tuple(np.arange(1, 10, 0.5))]
+
+
+def _log_axis(ax, axis: str, values) -> None:
+    """A log axis with between 3 and 8 labelled ticks written as plain numbers, whatever the span
+    (matplotlib labels only decades by default, so a narrow span had no labels or crowded ones)."""
+    v = np.asarray([x for x in values if x > 0], dtype=float)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if not len(v):
+        return
+    lo, hi = v.min(), v.max()
+    chosen = SUBS[0]
+    for subs in SUBS:
+        ticks = [m * 10.0**e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+                 for m in subs if lo / 1.2 <= m * 10.0**e <= hi * 1.2]
+        chosen = subs
+        if len(ticks) >= 3:
+            break
+    target.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=chosen, numticks=30))
+    target.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    target.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _reference(label: str, **style) -> Line2D:
+    return Line2D([], [], label=label, **style)
+
+
 def fig_variance_vs_samples(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     ok = measured(df)
-    counts = ok.groupby(["facet", "label"])["n_samples"].nunique()
+    ok, order, extra = add_panel(ok, ["problem", "param"], exclude=["n_samples"])
+    counts = ok.groupby(["panel", "label"])["n_samples"].nunique()
     if ok.empty or counts.max() < 2:
         return None, "needs a sweep over at least two values of n_samples"
-    ok = ok[ok.set_index(["facet", "label"]).index.isin(counts[counts >= 2].index)]
-    ok = ok[ok["variance"] > 0]
-    g = facet_grid(ok, "facet", hue="label")
-    g.map_dataframe(sns.lineplot, x="n_samples", y="variance", marker="o", errorbar=None)
+    ok = ok[ok.set_index(["panel", "label"]).index.isin(counts[counts >= 2].index) & (ok["variance"] > 0)]
+    order = [p for p in order if p in set(ok["panel"])]
+    g = facet_grid(ok, "panel", hue="label", col_order=order)
+    g.map_dataframe(sns.lineplot, x="n_samples", y="variance", errorbar=None)
     g.map_dataframe(_errorbars, "n_samples", "variance", "variance_se")
-    for facet, ax in g.axes_dict.items():
-        d = ok[ok["facet"] == facet]
+    for panel, ax in g.axes_dict.items():
+        d = ok[ok["panel"] == panel]
         ax.set(xscale="log", yscale="log", xlabel="n_samples", ylabel="variance of one estimate")
         n = np.array(sorted(d["n_samples"].unique()), dtype=float)
         anchor = d.sort_values("n_samples").groupby("label")["variance"].first().max()
-        ax.plot(n, anchor * n[0] / n, "k--", lw=1, label="1/n")
-    g.add_legend(title="estimator")
-    g.set_titles("{col_name}")
-    return g.figure, ""
+        ax.plot(n, anchor * n[0] / n, "k--", lw=1)
+        _log_ticks(ax, "x", n)
+    fig = _finish(g, extra_handles=[_reference("1/n slope", color="k", ls="--", lw=1)])
+    return fig, _panels_note(extra)
+
+
+def _panels_note(extra: list[str]) -> str:
+    return f"panels also split by {', '.join(extra)}" if extra else ""
 
 
 def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
@@ -105,22 +154,27 @@ def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     ok = ok[ok[key].notna() & (ok["variance"] > 0)]
     if ok.empty:
         return None, f"no measured rows along {key}"
-    n_values = sorted(ok["n_samples"].unique())
-    ok = ok[ok["n_samples"] == n_values[-1]]  # one sample size per figure: the largest
-    g = facet_grid(ok, "facet", hue="label")
-    g.map_dataframe(sns.scatterplot, x=key, y="variance", s=25)
+    ok, order, extra = add_panel(ok, ["problem", "param"], exclude=[key])
+    g = facet_grid(ok, "panel", hue="label", col_order=order)
+    g.map_dataframe(sns.scatterplot, x=key, y="variance", s=28)
     g.map_dataframe(_errorbars, key, "variance", "variance_se")
     colors = palette(ok["label"])
-    for facet, ax in g.axes_dict.items():
-        d = ok[ok["facet"] == facet]
+    drawn = False
+    for panel, ax in g.axes_dict.items():
+        d = ok[ok["panel"] == panel]
         for label, curve in exact_curves(d, key).items():
             ax.plot(curve[0], curve[1], color=colors.get(label, "k"), lw=1.2)
-        ax.set(yscale="log", xlabel=key, ylabel=f"variance (n_samples={n_values[-1]})")
+            drawn = True
+        ax.set(yscale="log", xlabel=key, ylabel="variance of one estimate")
         _clip_log_axis(ax, d["variance"])
-    g.add_legend(title="estimator (lines: exact)")
-    g.set_titles("{col_name}")
-    more = f"; other swept keys not drawn: {', '.join(keys[1:])}" if len(keys) > 1 else ""
-    return g.figure, f"swept key {key}{more}"
+    refs = [_reference("measured, ±1 standard error", color="0.3", marker="o", ls="none")]
+    if drawn:
+        refs.append(_reference("exact variance (line, the estimator's colour)", color="0.3", lw=1.2))
+    fig = _finish(g, extra_handles=refs)
+    note = f"swept key {key} on the x axis"
+    if extra:
+        note += f"; {_panels_note(extra)}"
+    return fig, note
 
 
 def exact_curves(d: pd.DataFrame, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -171,57 +225,82 @@ def config_options(rows: pd.DataFrame, group: str, cls) -> dict:
 
 
 def fig_bias(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+    """bias / bias_se (the bias in standard errors) against the swept key, with the noise band:
+    readable at any number of jobs."""
     ok = measured(df)
-    ok = ok[(ok["param"] == "total") & ok["bias"].notna()]
+    ok = ok[(ok["param"] == "total") & ok["bias"].notna() & (ok["bias_se"] > 0)].copy()
     if ok.empty:
         return None, "needs rows with an exact gradient (bias columns)"
-    problems = sorted(ok["problem"].unique())
-    n_labels = ok.groupby("problem")["label"].nunique().max()
-    fig, axes = _panels(len(problems), 6.0, 0.55 * n_labels + 1.8)
-    rng = np.random.default_rng(0)
-    for ax, problem in zip(axes, problems):
-        d = ok[ok["problem"] == problem]
-        labels = sorted(d["label"].unique())
-        pos = d["label"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(float)
-        y = pos + (rng.uniform(-0.25, 0.25, len(d)) if len(d) > len(labels) else 0)
-        sig = d["bias_significant"].fillna(False).to_numpy(bool)
-        ax.errorbar(d["bias"], y, xerr=Z_999 * d["bias_se"], fmt="none", ecolor="0.6", elinewidth=0.8, capsize=1.5)
-        ax.scatter(d["bias"][~sig], y[~sig], color="tab:blue", s=14, zorder=3, label="not significant")
-        ax.scatter(d["bias"][sig], y[sig], color="tab:red", s=18, zorder=3, label="significant at 99.9 %")
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set(xlabel="bias = ||mean estimate - exact gradient|| (total)", title=problem)
-        ax.set_xlim(left=0)
-    axes[0].legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    return fig, "one point per job; bars: 99.9 % intervals (3.29 bias_se)"
+    ok["z"] = ok["bias"] / ok["bias_se"]
+    numeric = [k for k in swept_problem_keys(ok)] + (["n_samples"] if ok["n_samples"].nunique() > 1 else [])
+    x = numeric[0] if numeric else None
+    ok, order, extra = add_panel(ok, ["problem"], exclude=[x] if x else [])
+    if x is None:  # nothing swept along an axis: one row of points per estimator
+        g = facet_grid(ok, "panel", col_order=order, height=0.45 * ok["label"].nunique() + 1.6, aspect=2.2)
+        g.map_dataframe(sns.stripplot, x="z", y="label", hue="label", palette=palette(ok["label"]),
+                        order=label_order(ok["label"]), hue_order=label_order(ok["label"]), size=6, legend=False)
+        value_axis = "x"
+    else:
+        g = facet_grid(ok, "panel", hue="label", col_order=order)
+        g.map_dataframe(sns.lineplot, x=x, y="z", errorbar=None)
+        value_axis = "y"
+    for panel, ax in g.axes_dict.items():
+        d = ok[ok["panel"] == panel]
+        band = (ax.axvspan if value_axis == "x" else ax.axhspan)(0, Z_999, color="0.85", zorder=0)
+        sig = d[d["bias_significant"].fillna(False).astype(bool)]
+        top = max(2.2 * Z_999, 1.15 * float(d["z"].max()))
+        if value_axis == "x":
+            positions = {lab: i for i, lab in enumerate(label_order(d["label"]))}
+            ax.scatter(sig["z"], sig["label"].map(positions), s=90, facecolors="none", edgecolors="red", zorder=5)
+            ax.set(xlabel="bias / bias_se", ylabel="", xlim=(0, top))
+            if top > 60:
+                ax.set_xscale("symlog", linthresh=10)
+        else:
+            ax.scatter(sig[x], sig["z"], s=90, facecolors="none", edgecolors="red", zorder=5)
+            ax.set(ylabel="bias / bias_se", xlabel=x, ylim=(0, top))
+            if top > 60:
+                ax.set_yscale("symlog", linthresh=10)
+            if x == "n_samples":
+                ax.set_xscale("log")
+                _log_ticks(ax, "x", d[x])
+        del band
+    refs = [Patch(color="0.85", label=f"noise: below {Z_999:.2f} standard errors (99.9 %, one coordinate)"),
+            _reference("bias significant at 0.1 % (the job's test)", color="red", marker="o", ls="none",
+                       markerfacecolor="none")]
+    fig = _finish(g, extra_handles=refs)
+    note = "total over theta (symlog scale, linear below 10, when some bias is beyond 60 standard errors)"
+    return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 
 
 def fig_time(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+    """Median latency per estimator with whiskers from the first to the third quartile, on one
+    log axis for every panel."""
     ok = measured(df)
-    ok = ok[(ok["param"] == "total") & ok["time_per_estimate_s"].notna()]
+    ok = ok[(ok["param"] == "total") & ok["time_per_estimate_s"].notna()].copy()
     if ok.empty:
         return None, "needs timed jobs (timing=true)"
-    if "time_iqr_s" not in ok:
-        ok = ok.assign(time_iqr_s=0.0)
-    keys = ["problem", "label", "device", "n_samples"]
-    agg = ok.groupby(keys, as_index=False)[["time_per_estimate_s", "time_iqr_s"]].median()
-    agg["row"] = agg["label"] + " [" + agg["device"].astype(str) + "] n=" + agg["n_samples"].astype(str)
-    problems = sorted(agg["problem"].unique())
-    n_rows = agg.groupby("problem").size().max()
-    fig, axes = _panels(len(problems), 6.5, 0.4 * n_rows + 1.6)
-    cmap = palette(agg["label"])
-    for ax, problem in zip(axes, problems):
-        d = agg[agg["problem"] == problem].sort_values("row")
-        y = np.arange(len(d))
-        ax.barh(y, d["time_per_estimate_s"] * 1e6, xerr=d["time_iqr_s"] * 1e6 / 2, capsize=2,
-                color=[cmap[lab] for lab in d["label"]])
-        ax.set_yticks(y, d["row"])
-        us = d["time_per_estimate_s"] * 1e6
-        ax.set(xscale="log" if us.max() > 30 * us.min() else "linear",
-               xlabel="time per estimate (µs; bars: interquartile range)", title=problem)
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    fig.tight_layout()
-    return fig, "medians over jobs that differ only in other keys"
+    if "time_q1_s" not in ok or ok["time_q1_s"].isna().all():  # files written before the quartiles were kept
+        half = ok.get("time_iqr_s", pd.Series(0.0, index=ok.index)).fillna(0) / 2
+        ok["time_q1_s"] = (ok["time_per_estimate_s"] - half).clip(lower=ok["time_per_estimate_s"] / 10)
+        ok["time_q3_s"] = ok["time_per_estimate_s"] + half
+    ok, order, extra = add_panel(ok, ["problem"])
+    height = 0.4 * ok.groupby("panel")["label"].nunique().max() + 1.6
+    g = facet_grid(ok, "panel", col_order=order, height=height, aspect=2.0)
+    colors = palette(ok["label"])
+    for panel, ax in g.axes_dict.items():
+        d = ok[ok["panel"] == panel]
+        labels = label_order(d["label"])
+        for i, lab in enumerate(labels):
+            r = d[d["label"] == lab].iloc[0]
+            us = 1e6 * np.array([r["time_q1_s"], r["time_per_estimate_s"], r["time_q3_s"]])
+            ax.errorbar([us[1]], [i], xerr=[[us[1] - us[0]], [us[2] - us[1]]], fmt=look(lab)[1],
+                        color=colors[lab], capsize=3, ms=6)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set(xlabel="time per estimate (µs): median, whiskers at the quartiles", ylabel="")
+        _log_axis(ax, "x", 1e6 * pd.concat([d["time_q1_s"], d["time_q3_s"]]))
+        ax.invert_yaxis()
+    fig = _finish(g, extra_handles=[])
+    return fig, _panels_note(extra)
 
 
 def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
@@ -230,19 +309,22 @@ def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     have_time = ok["time_per_estimate_s"].notna().any() if not ok.empty else False
     if ok.empty:
         return None, "needs rows with an exact gradient (mse)"
-    x = "time_per_estimate_s" if have_time else "evals_per_estimate"
-    keys = ["problem", "label", "n_samples"]
-    agg = ok.groupby(keys, as_index=False)[[x, "mse"]].median().sort_values(keys)
-    g = facet_grid(agg, "problem", hue="label")
-    g.map_dataframe(sns.lineplot, x=x, y="mse", marker="o", errorbar=None, sort=False)
-    for problem, ax in g.axes_dict.items():
-        ax.set(xscale="log", yscale="log", ylabel="MSE of one estimate",
-               xlabel="time per estimate (s)" if have_time else "evaluations of f per estimate")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    g.add_legend(title="estimator")
-    g.set_titles("{col_name}")
-    note = "points along a line: n_samples; lower left is better"
-    return g.figure, note if have_time else note + "; no timings, so against evaluations of f"
+    ok = ok.assign(time_us=ok["time_per_estimate_s"] * 1e6)
+    x = "time_us" if have_time else "evals_per_estimate"
+    ok, order, extra = add_panel(ok, ["problem"], exclude=["n_samples"])
+    ok = ok.sort_values(["panel", "label", "n_samples"])
+    g = facet_grid(ok, "panel", hue="label", col_order=order)
+    g.map_dataframe(sns.lineplot, x=x, y="mse", errorbar=None, sort=False)
+    for panel, ax in g.axes_dict.items():
+        d = ok[ok["panel"] == panel]
+        ax.set(ylabel="MSE of one estimate (total)",
+               xlabel="time per estimate (µs)" if have_time else "evaluations of f per estimate")
+        _log_axis(ax, "x", d[x])
+        _log_axis(ax, "y", d["mse"])
+    fig = _finish(g, extra_handles=[])
+    note = "points along a line: n_samples, increasing; lower left is better"
+    note += "" if have_time else "; no timings, so against evaluations of f"
+    return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 
 
 def fig_direction(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
@@ -252,32 +334,30 @@ def fig_direction(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         return None, "needs the cosine_to_exact column"
     ok = measured(df)
     ok = ok[(ok["param"] == "total") & ok["cosine_to_exact"].notna()]
-    if ok.empty or ok["n_samples"].nunique() < 2:
-        return None, "needs a sweep over at least two values of n_samples"
-    long = pd.concat([
-        ok.assign(metric="bias / bias_se", value=ok["bias"] / ok["bias_se"]),
-        ok.assign(metric="cosine to the exact gradient", value=ok["cosine_to_exact"]),
-        ok.assign(metric="|mean estimate| / |exact gradient|", value=ok["norm_ratio_to_exact"]),
-    ])
-    long["panel"] = long["problem"] + ": " + long["metric"]
-    g = facet_grid(long, "panel", hue="label", height=3.4)
-    g.map_dataframe(sns.lineplot, x="n_samples", y="value", marker="o", errorbar=None)
+    if ok.empty or ok["n_samples"].nunique() < 2 or not (ok["bias_significant"].fillna(False).astype(bool)).any():
+        return None, "needs a sweep over at least two values of n_samples with a biased estimator"
+    ok, order, extra = add_panel(ok, ["problem"], exclude=["n_samples"])
+    metrics = ["bias / bias_se", "cosine to the exact gradient", "|mean estimate| / |exact gradient|"]
+    long = pd.concat([ok.assign(metric=metrics[0], value=ok["bias"] / ok["bias_se"]),
+                      ok.assign(metric=metrics[1], value=ok["cosine_to_exact"]),
+                      ok.assign(metric=metrics[2], value=ok["norm_ratio_to_exact"])])
+    g = facet_grid(long, "metric", row="panel", hue="label", height=3.2, col_order=metrics, row_order=order)
+    g.map_dataframe(sns.lineplot, x="n_samples", y="value", errorbar=None)
     n = np.array(sorted(ok["n_samples"].unique()), dtype=float)
-    for panel, ax in g.axes_dict.items():
-        ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=panel.split(": ", 1)[1])
-        ax.set_xticks(n, [f"{int(v)}" for v in n])
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        if panel.endswith("bias_se"):
-            refs = [ax.axhline(Z_999, color="k", ls=":", lw=1, label="3.29: significant at 99.9 % (one coordinate)")]
-        elif "cosine" in panel:
-            refs = [ax.axhline(1.0, color="k", ls=":", lw=1, label="1: the exact direction")]
+    for (panel, metric), ax in g.axes_dict.items():
+        ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=metric)
+        _log_ticks(ax, "x", n)
+        if metric == metrics[0]:
+            ax.axhline(Z_999, color="k", ls=":", lw=1)
+            ax.set_yscale("symlog")
         else:
-            refs = [ax.axhline(1.0, color="k", ls=":", lw=1, label="1: the exact length"),
-                    ax.plot(n, (n - 1) / n, "k--", lw=1, label="(G-1)/G: mean-centring with the sample itself")[0]]
-        ax.legend(handles=refs, loc="best", fontsize=7)
-    g.add_legend(title="estimator")
-    g.set_titles("{col_name}")
-    return g.figure, "total over theta; the mean of n_replicates estimates"
+            ax.axhline(1.0, color="k", ls=":", lw=1)
+        if metric == metrics[2]:
+            ax.plot(n, (n - 1) / n, "k--", lw=1)
+    refs = [_reference("3.29 standard errors (left) / 1, the exact value (others)", color="k", ls=":", lw=1),
+            _reference("(G-1)/G: mean-centring that includes the sample itself", color="k", ls="--", lw=1)]
+    fig = _finish(g, extra_handles=refs)
+    return fig, "total over theta; the mean of n_replicates estimates" + (f"; {_panels_note(extra)}" if extra else "")
 
 
 def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
@@ -285,8 +365,8 @@ def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     if "row_kind" not in df or not (df["row_kind"] == "component").any():
         return None, "needs a problem with components (e.g. the prompts of sequence_policy)"
     comp = df[(df["row_kind"] == "component") & df["status"].isin(["ok", "nonfinite"])].copy()
-    comp["panel"] = comp["problem"] + ", n_samples=" + comp["n_samples"].astype(int).astype(str)
-    order = sorted(comp["panel"].unique(), key=lambda p: (p.split(",")[0], int(p.rsplit("=", 1)[1])))
+    comp = comp.assign(G=comp["n_samples"].map(lambda v: f"n_samples={value_text(v)}"))
+    comp, order, extra = add_panel(comp, ["problem", "n_samples"])
     labels = label_order(comp["label"])
     g = facet_grid(comp, "panel", height=3.2, aspect=1.6, col_order=order)
     g.map_dataframe(sns.barplot, x="param", y="update_share", hue="label", hue_order=labels,
@@ -298,9 +378,10 @@ def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(xlabel="", ylabel="share of the mean update")
         ax.legend(handles=[ref], loc="upper left", fontsize=7, markerscale=0.3)
-    handles = [matplotlib.patches.Patch(color=palette(labels)[lab], label=lab) for lab in labels]
+    handles = [Patch(color=palette(labels)[lab], label=lab) for lab in labels]
     g.figure.legend(handles=handles, title="estimator", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     g.set_titles("{col_name}")
+    g.tight_layout()
     return g.figure, "share = <component, whole> / |whole|^2 in theta (the shares sum to 1); black: the exact gradient's"
 
 
@@ -311,12 +392,13 @@ FIGURES = [
     ("variance_vs_key", "Variance along a swept problem key",
      "Sampled variances (points, ±1 standard error) with the exact variance (lines) where it is known, as in "
      "Figures 2-3 of Mohamed et al. 2020.", fig_variance_vs_key),
-    ("bias", "Bias with 99.9 % intervals",
-     "Bias of each estimator (total over θ) with its 99.9 % noise level (3.29 bias_se); red: the bias is "
-     "significant at the 99.9 % level (Bonferroni-corrected per coordinate).", fig_bias),
+    ("bias", "Bias in standard errors",
+     "The bias of each estimator (total over θ) divided by its standard error, against the swept key; grey: "
+     "below 3.29, the 99.9 % noise level of one coordinate; circled in red: the job's bias test (in φ, "
+     "family-wise 0.1 %) is significant.", fig_bias),
     ("time", "Wall-clock per estimate",
-     "Median latency of one estimate as a training step pays it (encode, surrogate, backward), by estimator "
-     "and device; bars: interquartile range.", fig_time),
+     "Median latency of one estimate as a training step pays it (encode, surrogate, backward), with whiskers "
+     "at the first and third quartiles.", fig_time),
     ("direction", "Bias, direction and magnitude against n_samples",
      "For each estimator, the bias in standard errors, the cosine between the mean estimate and the exact gradient, "
      "and the ratio of their norms: a biased estimator may cost direction or only magnitude.", fig_direction),

@@ -90,6 +90,7 @@ def facet_grid(data, col: str, *, hue: str | None = None, row: str | None = None
     if hue is not None:
         kw.setdefault("palette", palette(data[hue]))
         kw.setdefault("hue_order", label_order(data[hue]))
+        kw.setdefault("hue_kws", {"marker": [look(lab)[1] for lab in kw["hue_order"]]})
     wrap = None if row is not None else min(3, max(1, data[col].nunique()))
     # dropna=False: a column that does not apply to some estimator (NaN there) must not drop its rows
     return sns.FacetGrid(data, col=col, row=row, col_wrap=wrap, sharex=False, sharey=False, height=height,

@@ -6,27 +6,35 @@ from __future__ import annotations
 import pandas as pd
 
 from .figures import measured
+from .sweep import numeric_sort, swept_keys, value_text, with_se
 
 
 def best_at_equal_work(df: pd.DataFrame) -> pd.DataFrame:
-    """Per problem and parameter (and n_samples): the estimator with the lowest work_variance among
-    those without significant bias (``exact`` excluded: it does no sampling)."""
+    """Per problem, parameter, n_samples and every other swept key: the estimator with the lowest
+    work_variance among those without significant bias (``exact`` excluded: it does no sampling),
+    with its variance and standard error, and the next best."""
     ok = measured(df)
     ok = ok[(ok["estimator"] != "exact") & (ok["evals_per_estimate"] > 0)]
     ok = ok[~ok["bias_significant"].fillna(False).astype(bool)]
     if ok.empty:
         return pd.DataFrame()
-    idx = ok.groupby(["problem", "param", "n_samples"])["work_variance"].idxmin()
-    best = ok.loc[idx, ["problem", "param", "n_samples", "label", "work_variance", "variance", "evals_per_estimate"]]
-    runner = []
-    for i in idx:
-        r = ok.loc[i]
-        others = ok[(ok["problem"] == r["problem"]) & (ok["param"] == r["param"]) & (ok["n_samples"] == r["n_samples"])
-                    & (ok.index != i)]
-        runner.append(f"{others.loc[others['work_variance'].idxmin(), 'label']} "
-                      f"(x{others['work_variance'].min() / r['work_variance']:.3g})" if len(others) else "")
-    best["next best (work_variance ratio)"] = runner
-    return best.rename(columns={"label": "best estimator"}).reset_index(drop=True)
+    keys = ["problem", "param", "n_samples"] + swept_keys(ok, exclude=["problem", "n_samples"])
+    rows = []
+    for values, group in ok.groupby(keys, sort=True):
+        group = group.sort_values("work_variance")
+        best = group.iloc[0]
+        row = dict(zip(keys, values))
+        row.update({"best estimator": best["label"],
+                    "variance": with_se(best["variance"], best["variance_se"]),
+                    "evals of f": int(best["evals_per_estimate"]),
+                    "work variance": f"{best['work_variance']:.4g}"})
+        if len(group) > 1:
+            second = group.iloc[1]
+            row["next best (work variance ratio)"] = f"{second['label']} (x{second['work_variance'] / best['work_variance']:.3g})"
+        else:
+            row["next best (work variance ratio)"] = ""
+        rows.append(row)
+    return pd.DataFrame(rows)  # in the groups' order: problem, parameter, then the swept values ascending
 
 
 def not_ok_jobs(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,14 +52,15 @@ def environment(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def configuration(df: pd.DataFrame) -> pd.DataFrame:
-    """The configuration keys and the values they take across the jobs."""
+    """Every configuration key and all the values it takes across the jobs (numbers sorted as
+    numbers, none left out)."""
     rows = []
-    for c in ["estimator", "problem", "n_samples", "n_replicates", "seed", "device", "dtype"] + sorted(
-            c for c in df.columns if c.startswith(("estimator.", "problem."))):
+    for c in ["estimator", "label", "problem", "n_samples", "n_replicates", "seed", "device", "dtype"] + sorted(
+            c for c in df.columns if c.startswith(("estimator.", "problem.", "optimizer"))):
         if c in df:
-            values = sorted(map(str, df[c].dropna().unique()))
+            values = numeric_sort(df[c].dropna().unique())
             if values:
-                rows.append({"key": c, "values": ", ".join(values[:20]) + (" ..." if len(values) > 20 else "")})
+                rows.append({"key": c, "values": ", ".join(value_text(v) for v in values)})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,54 @@
+"""What a sweep varies, so that every figure and table shows each swept key (on an axis, as a hue or
+as a panel) instead of pooling over it, and numbers printed with their standard errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..results import numeric_sort, value_text, with_se  # noqa: F401  (re-exported for the report)
+
+# Keys that do not change a job's numbers (or are shown elsewhere): never a panel.
+NEUTRAL = {"job", "status", "message", "label", "source", "resume", "progress", "allow_not_applicable", "timing",
+           "timing_min_run_time", "torch_version", "device_name", "threads", "job_dir"}
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    """The configuration columns that can change a job's numbers (estimator options are carried
+    by the label, so they are left out here)."""
+    from ..config import root_defaults
+    from ..results import MEASURED
+
+    roots = set(root_defaults()) | {"steps", "n_seeds", "log_every", "variance_every", "variance_replicates"}
+    keep = []
+    for c in df.columns:
+        if c in NEUTRAL or c in MEASURED or c.startswith("estimator"):
+            continue
+        if c == "problem" or c.startswith(("problem.", "optimizer")) or c in roots:
+            keep.append(c)
+    return keep
+
+
+def swept_keys(df: pd.DataFrame, exclude=()) -> list[str]:
+    """Configuration columns that take more than one value in ``df``, except ``exclude``."""
+    return [c for c in config_columns(df) if c not in exclude and df[c].nunique(dropna=True) > 1]
+
+
+def _short(key: str) -> str:
+    return key.split(".", 1)[1] if key.startswith("problem.") else key
+
+
+def add_panel(df: pd.DataFrame, base: list[str], exclude=()) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """A ``panel`` column: the ``base`` columns' values plus ``key=value`` for every other swept key
+    (not in ``exclude``); returns the frame, the panels in order (numbers sorted as numbers) and
+    the keys that made panels."""
+    extra = swept_keys(df, exclude=set(exclude) | set(base))
+    df = df.copy()
+    parts = [df[c].map(value_text) for c in base] + [df[c].map(lambda v, c=c: f"{_short(c)}={value_text(v)}")
+                                                    for c in extra]
+    df["panel"] = [" | ".join(p) for p in zip(*parts)] if parts else ""
+    order_cols = base + extra
+    order = (df.sort_values(order_cols, kind="stable")["panel"].drop_duplicates().tolist() if order_cols
+             else [""])
+    return df, order, extra
+
+
