@@ -14,9 +14,10 @@ against exact values:
 * ``power_5se``: the fraction of jobs flagged when a bias of 5 standard errors of the mean is
   injected along one phi coordinate (for policy_mlp: along dE/dmu).
 
-``--replicates 2000,5000,10000`` repeats the table at other ``n_replicates`` (how the floor of
-the bias test, ``MIN_REPLICATES_FOR_BIAS_TEST``, was chosen). The table is printed and written to
-``results/calibration/calibration.csv``.
+``--replicates 2000,5000,10000`` repeats the table at other ``n_replicates``: the statistics are
+computed there even below the floors the benchmark enforces (``MIN_REPLICATES_FOR_SE``,
+``MIN_REPLICATES_FOR_BIAS_TEST``), which is how those floors were chosen. The table is printed and
+written to ``results/calibration/calibration.csv``.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def run_case(case: Case, n_seeds: int, n_replicates: int, seed: int = 0, power_s
     problem = make_problem(case.problem, case.problem_options)
     estimator = make_estimator(case.estimator, case.estimator_options)
     harness = _harness(case, estimator, n_seeds)
-    m = harness.run(n_replicates, seed)
+    m = harness.run(n_replicates, seed, floors=False)
     totals = _totals(m)
     exact = exact_variance(problem, estimator, case.n_samples, n_replicates)["total"]
     var, se = totals["variance"].to_numpy(), totals["variance_se"].to_numpy()
@@ -149,7 +150,7 @@ def run_case(case: Case, n_seeds: int, n_replicates: int, seed: int = 0, power_s
         coordinate_var = float(m.phi_variance[:, offset + case.inject[1]].mean())
         delta = 5 * math.sqrt(coordinate_var / n_replicates)
         biased = InjectedBias(estimator, case.inject[0], case.inject[1], delta)
-        flagged = _totals(_harness(case, biased, power_seeds or n_seeds).run(n_replicates, seed + 1))
+        flagged = _totals(_harness(case, biased, power_seeds or n_seeds).run(n_replicates, seed + 1, floors=False))
         row["power_5se"] = float(flagged["bias_significant"].astype(bool).mean())
         row["power_jobs"] = len(flagged)
     row["seconds"] = time.perf_counter() - start

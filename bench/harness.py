@@ -186,10 +186,11 @@ class Harness:
                           for g, v in zip(grads, phi.values())], 1)
 
     def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,
-            keep_estimates: bool = False, progress: bool = False) -> Measurement:
+            keep_estimates: bool = False, progress: bool = False, floors: bool = True) -> Measurement:
         """``n_replicates`` estimates per run, from ``seed`` (or a given ``sampler``); a stateful
         estimator starts from ``state`` (default: a fresh one) and treats the replicates as
-        consecutive steps."""
+        consecutive steps. ``floors=False`` computes the standard errors and the bias test below
+        the replicate counts where they hold (for ``bench.calibrate``, which measures where)."""
         if n_replicates < 2:
             raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
         start = time.perf_counter()
@@ -224,7 +225,8 @@ class Harness:
         bar.close()
         if torch.device(self.device).type == "cuda":
             torch.cuda.synchronize()
-        results = moments.result(self.exact_phi, dtype=self.dtype, moment_warning=self.moment_warning)
+        low = {} if floors else {"min_se": 2, "min_bias_test": 2}
+        results = moments.result(self.exact_phi, dtype=self.dtype, moment_warning=self.moment_warning, **low)
         rows = [{"run": s, **r} for s, (run_rows, _) in enumerate(results) for r in run_rows]
         return Measurement(
             rows=rows,

@@ -61,7 +61,7 @@ MAX_BATCHES = 1024
 MIN_BATCHES = 10
 MEMORY_MULTIPLE = 10  # batches are at least this many times the state's memory
 MIN_REPLICATES_FOR_SE = 1000
-MIN_REPLICATES_FOR_BIAS_TEST = 10_000
+MIN_REPLICATES_FOR_BIAS_TEST = 2000
 MAX_BATCH_ELEMENTS = 2**24  # float64 entries in the batch sums (128 MB), across all runs
 
 
