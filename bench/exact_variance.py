@@ -80,6 +80,9 @@ class GaussianMoments:
         }
 
 
+MAX_ENUMERATED_BITS = 12  # EnumeratedMoments forms one score per outcome: 2^12 of them at most
+
+
 class EnumeratedMoments:
     """The same moments for a discrete problem whose theta is phi, by enumerating every outcome
     of its distribution: ``A = E[f^2 |s|^2]``, ``B = E[f |s|^2]``, ``C = E[|s|^2]``, ``g2 = |E[f s]|^2``
@@ -237,8 +240,9 @@ def exact_variance(problem, estimator, n_samples: int, n_replicates: int) -> dic
     if estimator.name == "exact":
         names = list(problem.init_params("cpu", torch.float64))
         return {**{k: 0.0 for k in names}, "total": 0.0}
-    enumerable = problem.identity_encode and problem.name in ("bernoulli_toy", "bernoulli_quadratic",
-                                                              "categorical_bandit")
+    enumerable = (problem.identity_encode and problem.name in ("bernoulli_toy", "bernoulli_quadratic",
+                                                               "categorical_bandit")
+                  and getattr(problem, "dim", 1) <= MAX_ENUMERATED_BITS)
     if estimator.name == "arm" and problem.name in ("bernoulli_toy", "bernoulli_quadratic") and problem.dim <= 8:
         return arm_variance_by_cells(problem, n_samples)
     if estimator.name == "score_function" and problem.name == "policy_mlp":

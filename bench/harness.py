@@ -7,9 +7,10 @@ theta by the Jacobian of ``encode``, taken once per run (exact, because the cost
 on theta), and reduced into :class:`bench.statistics.GradientMoments` as they come, so memory stays
 bounded whatever ``n_replicates``. Random numbers come from one generator seeded by ``seed``.
 
-With ``compile=True`` the surrogate and the statistics' per-row squares run through
-``torch.compile``; the noise is still drawn by the job's generator, outside the compiled code and
-in the same order, so the estimates are the eager ones up to floating-point rounding.
+With ``compile=True`` each chunk's whole step (the surrogate, its gradient by ``torch.func.grad``
+and the statistics' per-replicate work) runs through ``torch.compile``; the noise is still drawn by
+the job's generator, outside the compiled code and in the same order, so the estimates are the
+eager ones up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -149,8 +150,7 @@ class Harness:
                                   "compile=true supports stateless estimators")
             # Dynamo caps recompilations per code object across instances; a job has one harness.
             torch.compiler.reset()
-            self.compiled = torch.compile(self._surrogate_of_noise, dynamic=False)
-            self.compiled_row_squares = torch.compile(self.projection.row_squares, dynamic=False)
+            self.compiled = torch.compile(self._chunk_step, dynamic=False)
             self._plans: dict[int, list] = {}
 
     def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:
@@ -169,21 +169,42 @@ class Harness:
             self._plans[c] = recorder.plan
         return self._plans[c]
 
-    def _surrogate(self, c: int, sampler: Sampler, state) -> tuple[dict, torch.Tensor]:
-        phi = replicate(self.phi0, c)
-        if self.compiled is None:
-            return phi, self._call_surrogate(phi, sampler, state)
-        like = next(iter(self.phi0.values()))
-        noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
-        return phi, self.compiled(list(phi.values()), noises)
-
-    def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
-        """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]``."""
-        phi, surrogate = self._surrogate(c, sampler, state)
-        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+    def _gather(self, grads, values, c: int) -> torch.Tensor:
+        """Per-replicate gradients ``[c, S, ...]`` of every phi tensor as ``[S, P_phi, c]``."""
         S = self.n_runs
         return torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, S, -1).permute(1, 2, 0)
-                          for g, v in zip(grads, phi.values())], 1)
+                          for g, v in zip(grads, values)], 1)
+
+    def _chunk_step(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor], shift: torch.Tensor):
+        """One chunk with the random numbers as inputs: the estimates (by ``torch.func.grad``), their
+        deviations ``d`` from the shift, the per-row squares and the chunk's sum of squares: what
+        ``compile=true`` compiles as a whole, so the surrogate, its backward pass and the
+        statistics' per-replicate work fuse."""
+        c = phi_values[0].shape[0]
+
+        def total(*values):
+            return self._surrogate_of_noise(list(values), noises).sum()
+
+        grads = torch.func.grad(total, argnums=tuple(range(len(phi_values))))(*phi_values)
+        d = self._gather(grads, phi_values, c) - shift[:, :, None].to(phi_values[0].dtype)
+        squares = d * d
+        return d, self.projection.row_squares(d, squares), squares.sum(2)
+
+    def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
+        """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
+        phi = replicate(self.phi0, c)
+        surrogate = self._call_surrogate(phi, sampler, state)
+        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+        return self._gather(grads, phi.values(), c)
+
+    def _compiled_update(self, c: int, sampler: Sampler, moments: GradientMoments) -> torch.Tensor:
+        """The compiled chunk step: noise drawn here by the job's generator, in the eager order."""
+        like = next(iter(self.phi0.values()))
+        noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
+        phi_values = [v.expand(c, *v.shape).clone() for v in self.phi0.values()]
+        d, q, sum_d2 = self.compiled(phi_values, noises, moments.shift)
+        moments.add(d, q, sum_d2)
+        return d
 
     def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,
             keep_estimates: bool = False, progress: bool = False, floors: bool = True) -> Measurement:
@@ -199,8 +220,9 @@ class Harness:
         moments = GradientMoments(
             self.projection, S, n_replicates, self.device, shift=self.exact_phi,
             batch=batch_size(n_replicates, estimator.memory_steps(), S,
-                             self.projection.n_phi + len(self.projection.rows)),
-            row_squares=self.compiled_row_squares if self.compiled is not None else None)
+                             self.projection.n_phi + len(self.projection.rows)))
+        if self.compiled is not None and moments.shift is None:  # the compiled step subtracts a known shift
+            moments.shift = self.estimates(2, Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device), None).double().mean(2)
         sampler = sampler or Sampler.seeded(seed, self.device)
         fresh = state is None
         state = estimator.init_state() if fresh else state
@@ -217,8 +239,11 @@ class Harness:
                    disable=True if not progress or n_chunks < 4 else None, leave=False)
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
-            G = self.estimates(c, sampler, state)
-            moments.update(G)
+            if self.compiled is not None:
+                G = self._compiled_update(c, sampler, moments) + moments.shift[:, :, None]
+            else:
+                G = self.estimates(c, sampler, state)
+                moments.update(G)
             if keep_estimates:
                 kept.append(self.projection.to_theta(G.transpose(1, 2).to(torch.float64)).cpu())
             bar.update(c)

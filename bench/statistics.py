@@ -10,7 +10,8 @@ per parameter tensor, plus ``total``). :class:`GradientMoments` reduces as it go
 so the ``R x P`` matrix of estimates is never kept.
 
 Per run, with ``d = g - shift`` (the exact gradient when it is known, else the first chunk's
-mean: it keeps the sums free of cancellation), a row ``t`` with quadratic form
+mean: it keeps the sums free of cancellation; the per-replicate arithmetic runs in the estimates'
+dtype (sums of a batch, pairwise, in that dtype), the sums across batches in float64), a row ``t`` with quadratic form
 ``K_t = J_t J_t^T`` has the per-replicate squared norm ``q_t = d^T K_t d``, and with
 ``mu = mean(d)`` over the R replicates:
 
@@ -50,7 +51,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -114,16 +114,18 @@ class Projection:
             self.W = self.W.to(device)
         return self
 
-    def row_squares(self, d: torch.Tensor) -> torch.Tensor:
-        """Per-row squared norms in theta of each replicate: ``d`` ``[S, P_phi, C]`` -> ``[S, T, C]``."""
+    def row_squares(self, d: torch.Tensor, squares: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-row squared norms in theta of each replicate: ``d`` ``[S, P_phi, C]`` -> ``[S, T, C]``
+        (``squares``: ``d * d`` when the caller has it)."""
         if self.mode == "identity":
-            return torch.matmul(self.masks.T, d * d)
+            masks = self.masks if self.masks.dtype == d.dtype else self.masks.to(d.dtype)
+            return torch.matmul(masks.T, d * d if squares is None else squares)
         if self.mode == "features":
             S, P, C = d.shape
             e = (d[:, :, None, :] * d[:, None, :, :]).reshape(S, P * P, C)
-            return torch.bmm(self.W.transpose(1, 2), e)
-        dt = torch.bmm(self.J.transpose(1, 2), d)
-        return torch.matmul(self.masks.T, dt * dt)
+            return torch.bmm(self.W.transpose(1, 2).to(d.dtype), e)
+        dt = torch.bmm(self.J.transpose(1, 2).to(d.dtype), d)
+        return torch.matmul(self.masks.T.to(d.dtype), dt * dt)
 
     def to_theta(self, v: torch.Tensor) -> torch.Tensor:
         """``J^T v`` per run: ``v`` ``[S, ..., P_phi]`` -> ``[S, ..., P_theta]``."""
@@ -140,13 +142,11 @@ def batch_size(n_replicates: int, memory_steps: int = 0, n_runs: int = 1, width:
 
 class GradientMoments:
     """Accumulates chunks of phi-space estimates for S runs; :meth:`result` gives each run's rows.
-
-    ``row_squares`` may be handed in (e.g. a compiled version of ``Projection.row_squares``).
-    """
+    :meth:`update` takes the estimates; :meth:`add` takes their per-replicate work done elsewhere
+    (the harness's compiled chunk step)."""
 
     def __init__(self, projection: Projection, n_runs: int, n_replicates: int, device, *,
-                 batch: int = 1, shift: torch.Tensor | None = None,
-                 row_squares: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 batch: int = 1, shift: torch.Tensor | None = None):
         self.p = projection.to(device)
         self.S, self.m = n_runs, batch
         self.n_batches = math.ceil(n_replicates / batch)
@@ -158,7 +158,6 @@ class GradientMoments:
         self.batch_n = torch.zeros(n_runs, self.n_batches, **f64)  # per batch: replicates used
         self.sum_d2 = torch.zeros(n_runs, P, **f64)  # per phi coordinate: sum of d^2
         self.n_nonfinite = torch.zeros(n_runs, dtype=torch.long, device=device)
-        self.row_squares = row_squares or self.p.row_squares
         self.offset = 0  # replicates seen so far (their position sets their batch)
 
     def update(self, G: torch.Tensor) -> None:
@@ -167,20 +166,36 @@ class GradientMoments:
         C = G.shape[2]
         if C == 0:
             return
-        d = G.to(torch.float64)
+        # Per-replicate arithmetic in the estimates' own dtype (d is small: the shift is the exact
+        # gradient or the first chunk's mean; torch sums pairwise), accumulated across batches in
+        # float64: half the memory traffic of converting every estimate to float64.
+        d = G
         finite = None
         if not bool(torch.isfinite(d.sum())):  # fast path; the sum can overflow, so then look closer
             finite = torch.isfinite(d).all(1)  # [S, C]
             self.n_nonfinite += (~finite).sum(1)
             d = torch.where(finite[:, None, :], d, torch.zeros((), dtype=d.dtype, device=d.device))
         if self.shift is None:
-            w = finite.to(d.dtype) if finite is not None else torch.ones(self.S, C, dtype=d.dtype, device=d.device)
-            self.shift = d.sum(2) / w.sum(1, keepdim=True).clamp_min(1)
-        d = d - self.shift[:, :, None]
+            w = finite.double() if finite is not None else torch.ones(self.S, C, dtype=torch.float64, device=d.device)
+            self.shift = d.double().sum(2) / w.sum(1, keepdim=True).clamp_min(1)
+        d = d - self.shift[:, :, None].to(d.dtype)
         if finite is not None:
             d = d * finite[:, None, :]
-        q = self.row_squares(d)
-        self.sum_d2 += (d * d).sum(2)
+        squares = d * d
+        self.add(d, self.p.row_squares(d, squares), squares.sum(2), finite)
+
+    def add(self, d: torch.Tensor, q: torch.Tensor, sum_d2: torch.Tensor, finite: torch.Tensor | None = None) -> None:
+        """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, their
+        per-row squares ``q`` ``[S, T, C]`` and the sum of ``d * d`` over them (``finite``: which
+        replicates count, when some were non-finite)."""
+        C = d.shape[2]
+        if finite is None and not bool(torch.isfinite(sum_d2).all()):  # from the compiled step
+            finite = torch.isfinite(d).all(1)
+            self.n_nonfinite += (~finite).sum(1)
+            d = torch.where(finite[:, None, :], d, torch.zeros((), dtype=d.dtype, device=d.device))
+            q = torch.where(finite[:, None, :], q, torch.zeros((), dtype=q.dtype, device=q.device))
+            sum_d2 = (d * d).sum(2)
+        self.sum_d2 += sum_d2.double()
         n = finite.to(d.dtype) if finite is not None else None
         lo = self.offset
         for start, stop in self._segments(lo, C):
@@ -188,14 +203,16 @@ class GradientMoments:
             first = start // self.m
             count = (stop - start) // self.m if (stop - start) % self.m == 0 and start % self.m == 0 else 0
             if count > 1:  # whole batches: one reshape-and-sum
-                self.batch_d[:, first:first + count] += d[:, :, a:b].reshape(self.S, -1, count, self.m).sum(3).transpose(1, 2)
-                self.batch_q[:, first:first + count] += q[:, :, a:b].reshape(self.S, -1, count, self.m).sum(3).transpose(1, 2)
-                self.batch_n[:, first:first + count] += (n[:, a:b].reshape(self.S, count, self.m).sum(2)
+                self.batch_d[:, first:first + count] += d[:, :, a:b].reshape(self.S, -1, count, self.m).sum(
+                    3).double().transpose(1, 2)
+                self.batch_q[:, first:first + count] += q[:, :, a:b].reshape(self.S, -1, count, self.m).sum(
+                    3).double().transpose(1, 2)
+                self.batch_n[:, first:first + count] += (n[:, a:b].reshape(self.S, count, self.m).sum(2).double()
                                                          if n is not None else self.m)
             else:
-                self.batch_d[:, first] += d[:, :, a:b].sum(2)
-                self.batch_q[:, first] += q[:, :, a:b].sum(2)
-                self.batch_n[:, first] += n[:, a:b].sum(1) if n is not None else (b - a)
+                self.batch_d[:, first] += d[:, :, a:b].sum(2).double()
+                self.batch_q[:, first] += q[:, :, a:b].sum(2).double()
+                self.batch_n[:, first] += n[:, a:b].sum(1).double() if n is not None else (b - a)
         self.offset += C
 
     def _segments(self, lo: int, C: int):

@@ -1,4 +1,5 @@
-"""The opt-in torch.compile path: same noise, same estimates as eager; stateful estimators refused."""
+"""The opt-in torch.compile path (the whole chunk step compiled): same noise, the same estimates as
+eager up to rounding, the same statistics; stateful estimators refused."""
 
 import pytest
 import torch
@@ -7,15 +8,20 @@ from bench.harness import Harness
 from bench.problems import make_problem
 from estimators import ConfigError, make_estimator
 
+CASES = [("score_function", "gaussian_quadratic", 1), ("reparameterization", "gaussian_quadratic", 3),
+         ("score_function", "policy_mlp", 2), ("disarm", "bernoulli_toy", 3)]
 
-@pytest.mark.parametrize("ename,pname", [("score_function", "gaussian_quadratic"), ("disarm", "bernoulli_toy")])
-def test_compiled_harness_matches_eager(ename, pname):
+
+@pytest.mark.parametrize("ename,pname,n", CASES, ids=[f"{e}-{p}" for e, p, _ in CASES])
+def test_compiled_estimates_are_the_eager_ones(ename, pname, n):
     p, e = make_problem(pname), make_estimator(ename)
-    eager = Harness(p, e, n_samples=3).run(5000, seed=2)
-    compiled = Harness(p, e, n_samples=3, compile=True).run(5000, seed=2)
+    kw = dict(n_samples=n, chunk_elements=4096)  # several chunks, and a last one of another size
+    eager = Harness(p, e, **kw).run(5000, seed=2, keep_estimates=True)
+    compiled = Harness(p, e, compile=True, **kw).run(5000, seed=2, keep_estimates=True)
+    torch.testing.assert_close(compiled.estimates, eager.estimates, rtol=1e-4, atol=1e-5)
     for a, b in zip(eager.rows, compiled.rows):
-        assert b["variance"] == pytest.approx(a["variance"], rel=1e-5)
-        assert b["bias"] == pytest.approx(a["bias"], rel=1e-3, abs=1e-6)
+        assert b["variance"] == pytest.approx(a["variance"], rel=1e-4)
+        assert b["bias"] == pytest.approx(a["bias"], rel=1e-2, abs=1e-5)
 
 
 def test_compile_refuses_stateful_estimators():

@@ -54,3 +54,12 @@ def test_readme_applicability_table_matches_the_presets():
 
     table = README[README.index(START) + len(START): README.index(END)].strip()
     assert table == markdown_table(), "regenerate with: python -m bench.applicability --write"
+
+
+def test_training_commands_run_as_written(tmp_path):
+    (shell,) = [code for _, code in blocks("test", "shell-train")]
+    env = {"PYTHONPATH": str(REPO), "PATH": f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin"}
+    r = subprocess.run(["bash", "-ec", shell], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert r.stdout.count("6 of 6 jobs ok") == 1 and r.stdout.count("3 of 3 jobs ok") == 1
+    assert len(list(tmp_path.glob("results/train_sweeps/*/*/curves.csv"))) == 2
