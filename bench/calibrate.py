@@ -162,8 +162,8 @@ def markdown_table(df: pd.DataFrame) -> str:
         "case": df["case"], "R": df["n_replicates"].map(lambda v: f"{v:.0e}"), "jobs": df["n_jobs"],
         "false flags (95 % CI)": [f"{r.false_flags} = {100 * r.false_flag_rate:.2f} % ({100 * r.false_flag_lo:.2f}-"
                                   f"{100 * r.false_flag_hi:.2f} %)" for r in df.itertuples()],
-        "±2 SE coverage": df["coverage_2se"].map(lambda v: f"{100 * v:.1f} %"),
-        "sd(variance) / rms(SE)": df["sd_over_rms_se"].map(lambda v: f"{v:.3f}"),
+        "±2 SE coverage": df["coverage_2se"].map(lambda v: "no SE (too few batches)" if pd.isna(v) else f"{100 * v:.1f} %"),
+        "sd(variance) / rms(SE)": df["sd_over_rms_se"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
         "SE = 0": df["zero_se"],
         "power at 5 SE": df.get("power_5se", pd.Series(math.nan, index=df.index)).map(
             lambda v: "" if pd.isna(v) else f"{100 * v:.1f} %"),

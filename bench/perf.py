@@ -1,28 +1,36 @@
-"""Speed benchmark: ``python -m bench.perf [--quick] [--out results/perf/perf.csv]``.
+"""Speed benchmark: ``python -m bench.perf [--quick] [--compile] [--peers] [--device cuda]``.
 
-Measures, side by side in one run, the rate (gradient estimates per second) of
-
-Each rate is a median over rounds in which the three are timed in turn with
-``torch.utils.benchmark.Timer`` (the machine's speed drifts; alternating keeps the ratios fair).
+Measures, side by side, the rate (gradient estimates per second) of
 
 * ``naive``: a Python loop of ``backward()`` calls, one estimate per iteration, through
   ``torch.distributions`` (the textbook REINFORCE step);
-* ``harness``: :meth:`bench.harness.Harness.run` (batched replicates, chunked, statistics
-  included; the one-time set-up of exact gradient and Jacobian is not timed);
+* ``harness``: :meth:`bench.harness.Harness.run` (batched replicates, chunked, statistics included;
+  the one-time set-up of exact gradient and Jacobian is not timed), eager;
+* ``compiled`` (``--compile``): the same with ``compile=true`` (the whole chunk step compiled; its
+  compilation is done before timing and reported);
 * ``closed_form``: the same estimator written with plain tensor ops and no autograd, with the same
   chunking and reductions (the limit on this machine; Gaussian quadratic only);
+* ``peer`` (``--peers``, with the optional extra ``.[peers]``: jax and optax==0.2.6):
+  ``optax.monte_carlo``'s score-function and pathwise jacobians under ``jax.jit``, on the same
+  problem, sizes and chunks, with the same reductions (sums and sums of squares); jit compile time
+  excluded and reported;
 
-and the peak resident memory of a harness run with ``n_replicates=1e6, n_samples=100`` in a fresh
-process. It prints the ratios and writes one row per measurement to a CSV.
+each a median over rounds in which the methods are timed in turn with
+``torch.utils.benchmark.Timer`` (the machine's speed drifts; alternating keeps the ratios fair),
+with the spread over rounds. Also: the batched trainer against the REINFORCE question's own loop
+(run-steps per second), and the peak resident memory of a large harness run. Writes
+``results/perf/perf.csv`` and ``trainer.csv`` and prints the README's tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,17 +42,23 @@ from estimators import make_estimator
 from .harness import DEFAULT_CHUNK_ELEMENTS, Harness
 from .problems import make_problem
 
+PEERS_HINT = "the peer needs the optional extra: pip install -e '.[peers]' (jax, optax==0.2.6)"
 
-def _median_seconds(fn, min_run_time: float) -> float:
-    """Median wall time of one call of ``fn`` (``torch.utils.benchmark.Timer``, after a warm-up)."""
+
+def _median_seconds(fn, min_run_time: float, device: str = "cpu") -> float:
+    """Median wall time of one call of ``fn`` (``torch.utils.benchmark.Timer``: a warm-up, then
+    blocks of calls; CUDA synchronised)."""
     fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, min_run_time: float = 1.0) -> float:
+def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, min_run_time: float = 1.0,
+               device: str = "cpu") -> float:
     """Estimates per second of a loop of backward() calls, one estimate per iteration."""
-    theta = {k: v.requires_grad_(True) for k, v in problem.init_params("cpu", torch.float32).items()}
+    theta = {k: v.requires_grad_(True) for k, v in problem.init_params(device, torch.float32).items()}
 
     def loop(count):
         for _ in range(count):
@@ -58,23 +72,23 @@ def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, mi
                 loss = (problem.cost(x) * dist.log_prob(x)).mean()
             loss.backward()
 
-    return iterations / _median_seconds(lambda: loop(iterations), min_run_time)
+    return iterations / _median_seconds(lambda: loop(iterations), min_run_time, device)
 
 
 def closed_form_rate(problem, estimator_name: str, n_samples: int, n_replicates: int,
-                     min_run_time: float = 1.0) -> float:
+                     min_run_time: float = 1.0, device: str = "cpu") -> float:
     """The Gaussian-quadratic estimator in plain tensor ops (no autograd, no distributions):
     noise, estimates and the same reductions as the harness (sums and sums of squares)."""
     mu, sigma, k, d = problem.mu, problem.sigma, problem.k, problem.dim
     chunk = max(1, DEFAULT_CHUNK_ELEMENTS // (n_samples * d))
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
 
     def run():
-        s1 = torch.zeros(2 * d, dtype=torch.float64)
-        s2 = torch.zeros(2 * d, dtype=torch.float64)
+        s1 = torch.zeros(2 * d, dtype=torch.float64, device=device)
+        s2 = torch.zeros(2 * d, dtype=torch.float64, device=device)
         for lo in range(0, n_replicates, chunk):
             c = min(chunk, n_replicates - lo)
-            eps = torch.randn((n_samples, c, d), generator=gen)
+            eps = torch.randn((n_samples, c, d), generator=gen, device=device)
             x = mu + sigma * eps
             if estimator_name == "reparameterization":
                 df = 2 * (x - k)
@@ -87,68 +101,129 @@ def closed_form_rate(problem, estimator_name: str, n_samples: int, n_replicates:
             s2 += (g * g).sum(0)
         return s1, s2
 
-    return n_replicates / _median_seconds(run, min_run_time)
+    return n_replicates / _median_seconds(run, min_run_time, device)
 
 
-def harness_rate(problem, estimator_name: str, n_samples: int, n_replicates: int, min_run_time: float = 1.0,
-                 compile: bool = False) -> float:
+def harness_rate(harness: Harness, n_replicates: int, min_run_time: float = 1.0) -> float:
     """Rate of :meth:`bench.harness.Harness.run` (estimates and their statistics); the one-time
     set-up (exact gradient, Jacobian), which does not depend on the number of replicates, is not
     timed, as the closed form has none."""
-    harness = Harness(problem, make_estimator(estimator_name), n_samples=n_samples, compile=compile)
-    return n_replicates / _median_seconds(lambda: harness.run(n_replicates), min_run_time)
+    return n_replicates / _median_seconds(lambda: harness.run(n_replicates), min_run_time, str(harness.device))
 
 
-def peak_memory_mb(n_replicates: int, n_samples: int) -> dict:
-    """Peak resident memory (``VmHWM``, which unlike ``ru_maxrss`` does not carry the parent's
-    peak across fork and exec) of a fresh process that runs the harness, and after importing torch."""
-    code = (
-        "import json, time, torch\n"
-        "def hwm():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            return int(line.split()[1]) / 1024\n"
-        "base = hwm()\n"
-        "from bench.harness import measure\nfrom bench.problems import make_problem\n"
-        "from estimators import make_estimator\n"
-        "t = time.perf_counter()\n"
-        f"m = measure(make_problem('gaussian_quadratic'), make_estimator('score_function'), n_samples={n_samples}, "
-        f"n_replicates={n_replicates})\n"
-        "print(json.dumps(dict(import_mb=base, peak_mb=hwm(), seconds=time.perf_counter() - t,"
-        " variance=m.rows[-1]['variance'])))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+class Peer:
+    """``optax.monte_carlo`` under ``jax.jit`` on the Gaussian quadratic: its per-sample
+    jacobians, averaged over ``n_samples`` per estimate, summed and squared per chunk (the same
+    reductions as the harness); chunks as the harness's, one jit compilation per chunk shape."""
+
+    def __init__(self, problem, estimator_name: str, n_samples: int, n_replicates: int):
+        import jax
+        import jax.numpy as jnp
+        from optax import monte_carlo
+        from optax._src.utils import multi_normal  # the distribution builder optax.monte_carlo documents
+
+        self.jax, self.R, self.n = jax, n_replicates, n_samples
+        k, d = problem.k, problem.dim
+        params = [jnp.full((d,), problem.mu, jnp.float32), jnp.full((d,), math.log(problem.sigma), jnp.float32)]
+        jacobians = (monte_carlo.pathwise_jacobians if estimator_name == "reparameterization"
+                     else monte_carlo.score_function_jacobians)
+
+        def cost(x):
+            return jnp.sum((x - k) ** 2)
+
+        def chunk_sums(key, c):
+            jac = jacobians(cost, params, multi_normal, key, c * n_samples)
+            g = jnp.concatenate([j.reshape(c, n_samples, -1).mean(1) for j in jac], -1)
+            return g.sum(0), (g * g).sum(0)
+
+        self.step = jax.jit(chunk_sums, static_argnums=1)
+        self.chunk = max(1, DEFAULT_CHUNK_ELEMENTS // (n_samples * d))
+        start = time.perf_counter()
+        self.run()  # compiles every chunk shape
+        self.compile_s = time.perf_counter() - start - self._steady()
+
+    def _steady(self) -> float:
+        start = time.perf_counter()
+        self.run()
+        return time.perf_counter() - start
+
+    def run(self):
+        key = self.jax.random.PRNGKey(0)
+        out = []
+        for lo in range(0, self.R, self.chunk):
+            key, sub = self.jax.random.split(key)
+            out.append(self.step(sub, min(self.chunk, self.R - lo)))
+        return self.jax.block_until_ready(out)
 
 
-def _measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick, rounds: int = 5,
-                  compile: bool = False) -> dict:
-    """The three rates, measured in alternation over ``rounds`` short rounds (the machine's speed
-    drifts over seconds; alternating keeps the ratios side by side); medians over the rounds."""
+def peers_available() -> bool:
+    try:
+        import jax  # noqa: F401
+        from optax import monte_carlo  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure_case(pname: str, popts: dict, ename: str, n: int, reps: int, *, quick: bool, rounds: int = 5,
+                 compile: bool = False, peers: bool = False, device: str = "cpu", naive: bool = True) -> dict:
+    """The rates of every method, measured in alternation over ``rounds`` short rounds; medians
+    and, per method, the spread over the rounds ((max - min) / median)."""
+    problem = make_problem(pname, popts)
     t = (0.3 if quick else 1.0) / rounds
     closed = pname == "gaussian_quadratic"
-    naive, harness, compiled, closed_form = [], [], [], []
-    for _ in range(rounds):
-        naive.append(naive_rate(problem, ename, n, loop_iters, t))
-        harness.append(harness_rate(problem, ename, n, reps, t))
-        if compile:
-            compiled.append(harness_rate(problem, ename, n, reps, t, compile=True))
-        closed_form.append(closed_form_rate(problem, ename, n, reps, t) if closed else float("nan"))
-    med = lambda xs: float(pd.Series(xs).median()) if xs else float("nan")  # noqa: E731
-    row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps,
-               naive_per_s=med(naive), harness_per_s=med(harness), closed_form_per_s=med(closed_form))
-    row["harness_vs_naive"] = row["harness_per_s"] / row["naive_per_s"]
-    row["harness_vs_closed_form"] = row["harness_per_s"] / row["closed_form_per_s"]
+    methods = {}
+    harness = Harness(problem, make_estimator(ename), n_samples=n, device=device)
+    harness.run(min(reps, 1000))  # warm-up
+    methods["harness"] = lambda: harness_rate(harness, reps, t)
+    extra = {}
+    if naive:
+        methods["naive"] = lambda: naive_rate(problem, ename, n, 100 if quick else 300, t, device)
     if compile:
-        row["compiled_per_s"] = med(compiled)
-        row["compiled_vs_closed_form"] = row["compiled_per_s"] / row["closed_form_per_s"]
-    print(f"{pname:>18} dim={row['dim']!s:>3} {ename:>18} n={n:<3} R={reps:<8} naive {row['naive_per_s']:>10.4g}/s  "
-          f"harness {row['harness_per_s']:>10.4g}/s  closed {row['closed_form_per_s']:>10.4g}/s  "
-          f"x{row['harness_vs_naive']:.0f} naive, {row['harness_vs_closed_form']:.2f} of closed form"
-          + (f"; compiled {row['compiled_per_s']:.4g}/s, {row['compiled_vs_closed_form']:.2f} of closed form"
-             if compile else ""), flush=True)
+        start = time.perf_counter()
+        compiled = Harness(problem, make_estimator(ename), n_samples=n, device=device, compile=True)
+        compiled.run(reps)  # compiles each chunk shape
+        extra["compile_s"] = time.perf_counter() - start
+        methods["compiled"] = lambda: harness_rate(compiled, reps, t)
+    if closed:
+        methods["closed_form"] = lambda: closed_form_rate(problem, ename, n, reps, t, device)
+    if peers and closed and popts.get("dim", 1) == 1 and device == "cpu":
+        peer = Peer(problem, ename, n, reps)
+        extra["peer_compile_s"] = peer.compile_s
+        methods["peer"] = lambda: reps / _median_seconds(peer.run, t)
+    rates = {m: [] for m in methods}
+    for _ in range(rounds):
+        for m, fn in methods.items():
+            rates[m].append(fn())
+    row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps, device=device)
+    for m, values in rates.items():
+        s = pd.Series(values)
+        row[f"{m}_per_s"] = float(s.median())
+        row[f"{m}_spread"] = float((s.max() - s.min()) / s.median())
+    for a, b in (("harness", "naive"), ("harness", "closed_form"), ("compiled", "closed_form"), ("harness", "peer"),
+                 ("compiled", "peer")):
+        if f"{a}_per_s" in row and f"{b}_per_s" in row:
+            row[f"{a}_vs_{b}"] = row[f"{a}_per_s"] / row[f"{b}_per_s"]
+    row.update(extra)
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     return row
+
+
+def cases(quick: bool) -> list[tuple]:
+    """``(problem, options, estimator, n_samples, n_replicates)`` of the speed table."""
+    big = [100_000] if quick else [100_000, 1_000_000]
+    out = []
+    for ename in ("score_function", "reparameterization"):
+        for n in (1, 10, 100):
+            for R in big:
+                if n == 100 and R == 1_000_000 and quick:
+                    continue
+                out.append(("gaussian_quadratic", {"dim": 1}, ename, n, R))
+        out.append(("gaussian_quadratic", {"dim": 100}, ename, 1, 100_000))
+        out.append(("gaussian_quadratic", {"dim": 100}, ename, 10, 10_000))
+        out.append(("policy_mlp", {}, ename, 1, 100_000))
+        out.append(("policy_mlp", {}, ename, 10, 100_000))
+    return out
 
 
 def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0) -> float:
@@ -210,66 +285,82 @@ def trainer_table(quick: bool, rounds: int = 3) -> pd.DataFrame:
 
 
 def trainer_markdown(df: pd.DataFrame) -> str:
-    lines = ["| problem | n_seeds | the question's loop (run-steps/s) | batched trainer (run-steps/s) | ratio |",
-             "|---|---|---|---|---|"]
-    lines += [f"| policy_mlp, score_function_baseline (EMA), Adam, n_samples=10 | {r.n_seeds} | "
-              f"{r.question_loop_per_s:.3g} | {r.trainer_per_s:.3g} | {r.trainer_vs_loop:,.0f}x |"
-              for r in df.itertuples()]
+    lines = ["| training loop (policy_mlp, EMA baseline, Adam, n_samples=10) | n_seeds | the question's loop "
+             "(run-steps/s) | batched trainer (run-steps/s) | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| `python -m bench.train` | {r.n_seeds} | {r.question_loop_per_s:.3g} | {r.trainer_per_s:.3g} | "
+              f"{r.trainer_vs_loop:,.0f}x |" for r in df.itertuples()]
     return "\n".join(lines)
+
+
+def _fmt(v, pattern="{:.3g}") -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else pattern.format(v)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
     """The README's speed table."""
-    compiled = "compiled_per_s" in df
-    head = ("| problem | estimator | n_samples | n_replicates | naive loop /s | harness /s | closed form /s "
-            "| harness ÷ naive | harness ÷ closed form |")
-    lines = [head + (" compiled ÷ closed form |" if compiled else ""), "|---" * (10 if compiled else 9) + "|"]
-    ratio = lambda v: "" if pd.isna(v) else f"{v:.2f}"  # noqa: E731
-    for r in df.itertuples():
-        prob = f"{r.problem} (dim {r.dim})" if r.dim != "" and not pd.isna(r.dim) else r.problem
-        closed = "" if pd.isna(r.closed_form_per_s) else f"{r.closed_form_per_s:.3g}"
-        lines.append(f"| {prob} | {r.estimator} | {r.n_samples} | {r.n_replicates:.0e} | {r.naive_per_s:.3g} | "
-                     f"{r.harness_per_s:.3g} | {closed} | {r.harness_vs_naive:,.0f}x | {ratio(r.harness_vs_closed_form)} |"
-                     + (f" {ratio(r.compiled_vs_closed_form)} |" if compiled else ""))
+    cols = [("naive loop /s", "naive_per_s", "{:.3g}"), ("harness /s", "harness_per_s", "{:.3g}"),
+            ("compiled /s", "compiled_per_s", "{:.3g}"), ("closed form /s", "closed_form_per_s", "{:.3g}"),
+            ("optax + jax.jit /s", "peer_per_s", "{:.3g}"), ("harness ÷ naive", "harness_vs_naive", "{:,.0f}x"),
+            ("harness ÷ closed", "harness_vs_closed_form", "{:.2f}"),
+            ("compiled ÷ closed", "compiled_vs_closed_form", "{:.2f}"), ("harness ÷ peer", "harness_vs_peer", "{:.2f}"),
+            ("compiled ÷ peer", "compiled_vs_peer", "{:.2f}"), ("spread (harness)", "harness_spread", "{:.0%}")]
+    cols = [c for c in cols if c[1] in df and df[c[1]].notna().any()]
+    lines = ["| problem | estimator | n | R | " + " | ".join(c[0] for c in cols) + " |",
+             "|---" * (4 + len(cols)) + "|"]
+    for r in df.to_dict("records"):
+        prob = f"{r['problem']} (dim {r['dim']})" if r["dim"] != "" and not pd.isna(r["dim"]) else r["problem"]
+        lines.append(f"| {prob} | {r['estimator']} | {r['n_samples']} | {r['n_replicates']:.0e} | "
+                     + " | ".join(_fmt(r.get(c[1]), c[2]) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def run(quick: bool, compile: bool = False) -> pd.DataFrame:
-    rows = []
-    R = 100_000 if quick else 1_000_000
-    loop_iters = 100 if quick else 500
-    cases = [("gaussian_quadratic", {"dim": 1}), ("gaussian_quadratic", {"dim": 100}), ("policy_mlp", {})]
-    for pname, popts in cases:
-        problem = make_problem(pname, popts)
-        for ename in ("score_function", "reparameterization"):
-            for n in (1, 10, 100):
-                size = popts.get("dim", 1) * n
-                reps_list = [R if size <= 10 else max(10_000, R // (size // 10))]
-                if size == 1 and not quick:
-                    reps_list.insert(0, 100_000)  # the goal is stated at 1e5 "and more"
-                for reps in reps_list:
-                    rows.append(_measure_case(problem, pname, popts, ename, n, reps, loop_iters, quick,
-                                              compile=compile))
-    df = pd.DataFrame(rows)
-    df["torch_version"] = torch.__version__
-    df["threads"] = torch.get_num_threads()
-    df["machine"] = platform.processor() or platform.machine()
-    return df
+def peak_memory_mb(n_replicates: int, n_samples: int) -> dict:
+    """Peak resident memory (``VmHWM``, which unlike ``ru_maxrss`` does not carry the parent's
+    peak across fork and exec) of a fresh process that runs the harness, and after importing torch."""
+    code = (
+        "import json, time, torch\n"
+        "def hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "base = hwm()\n"
+        "from bench.harness import measure_estimates\nfrom bench.problems import make_problem\n"
+        "from estimators import make_estimator\n"
+        "t = time.perf_counter()\n"
+        f"m = measure_estimates(make_problem('gaussian_quadratic'), make_estimator('score_function'), "
+        f"n_samples={n_samples}, n_replicates={n_replicates})\n"
+        "print(json.dumps(dict(import_mb=base, peak_mb=hwm(), seconds=time.perf_counter() - t)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 1 minute)")
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter rounds (a few minutes)")
     parser.add_argument("--out", default="results/perf/perf.csv", help="CSV to write (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 1e6 x 100 peak-memory run")
-    parser.add_argument("--compile", action="store_true", help="also time the opt-in torch.compile harness")
+    parser.add_argument("--compile", action="store_true", help="also time the compile=true harness")
+    parser.add_argument("--peers", action="store_true", help="also time optax.monte_carlo under jax.jit")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (synchronised timing)")
+    parser.add_argument("--no-trainer", action="store_true", help="skip the trainer's table")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, cpu")
-    trainer = trainer_table(args.quick)
-    df = run(args.quick, args.compile)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("error: device=cuda is not available on this machine", file=sys.stderr)
+        return 2
+    peers = args.peers and peers_available()
+    if args.peers and not peers:
+        print(f"note: {PEERS_HINT}; measuring without it", file=sys.stderr)
+    name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else (platform.processor() or platform.machine())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {args.device} ({name})")
+    rows = [measure_case(p, o, e, n, R, quick=args.quick, compile=args.compile, peers=peers, device=args.device,
+                         naive=not (n == 100 and R > 100_000))
+            for p, o, e, n, R in cases(args.quick)]
+    df = pd.DataFrame(rows).assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)
     if not args.no_memory:
         mem = peak_memory_mb(1_000_000, 100)
         print(f"n_replicates=1e6, n_samples=100: peak resident memory {mem['peak_mb']:.0f} MB "
@@ -278,10 +369,12 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
-    trainer.to_csv(out.with_name("trainer.csv"), index=False)
     print(markdown_table(df))
-    print()
-    print(trainer_markdown(trainer))
+    if not args.no_trainer and args.device == "cpu":
+        trainer = trainer_table(args.quick)
+        trainer.to_csv(out.with_name("trainer.csv"), index=False)
+        print()
+        print(trainer_markdown(trainer))
     print(f"written: {out}")
     return 0
 

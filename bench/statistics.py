@@ -342,13 +342,15 @@ class GradientMoments:
 def _bias_test(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, n: int, dtype) -> tuple[bool, float]:
     """Bonferroni-combined two-sided t-tests over phi's coordinates: ``(significant, p_value)``.
 
-    A coordinate whose estimates vary by less than rounding (standard deviation below
-    ``sqrt(eps) * max(1, |g*|)``, e.g. the exact estimator) is compared directly instead, with
-    that tolerance."""
-    scale = math.sqrt(torch.finfo(dtype).eps) * np.maximum(np.abs(exact), 1.0)
+    A coordinate whose estimates vary by no more than rounding, relative to its own size (standard
+    deviation within ``sqrt(eps) * max(|g*_j|, |mean_j|) + 100 eps max_k |g*_k|``, e.g. the exact
+    estimator), is compared directly instead, with that tolerance."""
+    eps = torch.finfo(dtype).eps
+    mean = exact + bias
+    tol = math.sqrt(eps) * np.maximum(np.abs(exact), np.abs(mean)) + 100 * eps * float(np.abs(exact).max(initial=0.0))
     se = np.sqrt(var_of_mean)
-    noisy = se * math.sqrt(n) > scale
-    off_exactly = bool((np.abs(bias[~noisy]) > scale[~noisy]).any())
+    noisy = se * math.sqrt(n) > tol
+    off_exactly = bool((np.abs(bias[~noisy]) > tol[~noisy]).any())
     k = int(noisy.sum())
     if off_exactly:
         return True, 0.0

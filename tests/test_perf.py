@@ -1,21 +1,21 @@
 """The speed benchmark's pieces run and compare like with like (no timing is asserted)."""
 
 import pandas as pd
+import pytest
 import torch
 
 from bench import perf
-from bench.harness import measure_estimates as measure
+from bench.harness import measure_estimates
 from bench.problems import make_problem
 from estimators import make_estimator
 
 
 def test_perf_pieces_run_and_table_renders():
-    p = make_problem("gaussian_quadratic")
-    row = perf._measure_case(p, "gaussian_quadratic", {"dim": 1}, "score_function", 1, 2000, 20, quick=True, rounds=2)
+    row = perf.measure_case("gaussian_quadratic", {"dim": 1}, "score_function", 1, 2000, quick=True, rounds=2)
     for key in ("naive_per_s", "harness_per_s", "closed_form_per_s"):
         assert row[key] > 0
     table = perf.markdown_table(pd.DataFrame([row]))
-    assert table.count("\n") == 2 and "gaussian_quadratic (dim 1)" in table
+    assert table.count("\n") == 2 and "gaussian_quadratic (dim 1)" in table and "harness ÷ closed" in table
 
 
 def test_closed_form_reference_is_the_same_estimator():
@@ -28,5 +28,25 @@ def test_closed_form_reference_is_the_same_estimator():
     f = ((x - p.k) ** 2).sum(-1, keepdim=True)
     g = torch.cat([(f * eps).mean(0) / p.sigma, (f * (eps * eps - 1)).mean(0) / p.sigma], 1)
     closed_var = float(g.var(0).sum())
-    row = measure(p, make_estimator("score_function"), n_samples=3, n_replicates=R, seed=1, dtype=torch.float64).rows[-1]
+    row = measure_estimates(p, make_estimator("score_function"), n_samples=3, n_replicates=R, seed=1,
+                            dtype=torch.float64).rows[-1]
     assert abs(row["variance"] - closed_var) < 4 * 2**0.5 * row["variance_se"]
+
+
+def test_the_peer_computes_the_same_estimator():
+    """optax.monte_carlo's score function (log-scale parameters) on the same problem: its mean
+    estimate of d/dmu is the exact 2 (mu - k) within its standard error."""
+    pytest.importorskip("optax.monte_carlo")
+    peer = perf.Peer(make_problem("gaussian_quadratic"), "score_function", 4, 50_000)
+    sums = peer.run()  # per chunk: (sum of estimates, sum of squares), coordinates (mu, log_scale)
+    s1, s2 = sum(float(a[0]) for a, _ in sums), sum(float(b[0]) for _, b in sums)
+    mean = s1 / 50_000
+    sd = (s2 / 50_000 - mean**2) ** 0.5
+    assert abs(mean - 2 * (1 - 3)) < 4 * sd / 50_000**0.5
+
+
+def test_perf_without_the_peer_says_how_to_get_it(monkeypatch, capsys):
+    monkeypatch.setattr(perf, "peers_available", lambda: False)
+    monkeypatch.setattr(perf, "cases", lambda quick: [("gaussian_quadratic", {"dim": 1}, "score_function", 1, 1000)])
+    assert perf.main(["--quick", "--peers", "--no-memory", "--no-trainer", "--out", "/tmp/bench_perf_test.csv"]) == 0
+    assert "pip install -e '.[peers]'" in capsys.readouterr().err

@@ -137,6 +137,7 @@ def fig_variance_vs_samples(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         anchor = d.sort_values("n_samples").groupby("label")["variance"].first().max()
         ax.plot(n, anchor * n[0] / n, "k--", lw=1)
         _log_ticks(ax, "x", n)
+        _clip_log_axis(ax, d["variance"])
     fig = _finish(g, extra_handles=[_reference("1/n slope", color="k", ls="--", lw=1)])
     return fig, _panels_note(extra)
 
@@ -152,6 +153,7 @@ def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     key = keys[0]
     ok = measured(df)
     ok = ok[ok[key].notna() & (ok["variance"] > 0)]
+    ok = ok[ok.groupby("problem")[key].transform("nunique") > 1]  # the problems that sweep it
     if ok.empty:
         return None, f"no measured rows along {key}"
     ok, order, extra = add_panel(ok, ["problem", "param"], exclude=[key])
@@ -232,7 +234,9 @@ def fig_bias(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     if ok.empty:
         return None, "needs rows with an exact gradient (bias columns)"
     ok["z"] = ok["bias"] / ok["bias_se"]
-    numeric = [k for k in swept_problem_keys(ok)] + (["n_samples"] if ok["n_samples"].nunique() > 1 else [])
+    # The x axis: a numeric key that every problem in the data sweeps (else one row per estimator).
+    numeric = [k for k in swept_problem_keys(ok) + ["n_samples"]
+               if ok.groupby("problem")[k].nunique(dropna=True).min() > 1]
     x = numeric[0] if numeric else None
     ok, order, extra = add_panel(ok, ["problem"], exclude=[x] if x else [])
     if x is None:  # nothing swept along an axis: one row of points per estimator

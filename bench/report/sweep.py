@@ -29,8 +29,20 @@ def config_columns(df: pd.DataFrame) -> list[str]:
 
 
 def swept_keys(df: pd.DataFrame, exclude=()) -> list[str]:
-    """Configuration columns that take more than one value in ``df``, except ``exclude``."""
-    return [c for c in config_columns(df) if c not in exclude and df[c].nunique(dropna=True) > 1]
+    """Configuration columns that take more than one value in ``df``, except ``exclude``; a
+    problem's own keys count only when they vary within that problem (``problem.k`` of two
+    different problems is not a sweep)."""
+    out = []
+    for c in config_columns(df):
+        if c in exclude:
+            continue
+        if c.startswith("problem.") and "problem" in df:
+            varies = df.groupby("problem")[c].nunique(dropna=True).max() > 1
+        else:
+            varies = df[c].nunique(dropna=True) > 1
+        if varies:
+            out.append(c)
+    return out
 
 
 def _short(key: str) -> str:
@@ -43,9 +55,13 @@ def add_panel(df: pd.DataFrame, base: list[str], exclude=()) -> tuple[pd.DataFra
     the keys that made panels."""
     extra = swept_keys(df, exclude=set(exclude) | set(base))
     df = df.copy()
-    parts = [df[c].map(value_text) for c in base] + [df[c].map(lambda v, c=c: f"{_short(c)}={value_text(v)}")
-                                                    for c in extra]
-    df["panel"] = [" | ".join(p) for p in zip(*parts)] if parts else ""
+    def key_text(c):  # a problem key is named only for the problems whose value of it varies
+        varies = (df.groupby("problem")[c].transform("nunique") > 1 if c.startswith("problem.") and "problem" in df
+                  else pd.Series(True, index=df.index))
+        return [f"{_short(c)}={value_text(v)}" if ok and not pd.isna(v) else "" for v, ok in zip(df[c], varies)]
+
+    parts = [list(df[c].map(value_text)) for c in base] + [key_text(c) for c in extra]
+    df["panel"] = [" | ".join(x for x in p if x) for p in zip(*parts)] if parts else ""
     order_cols = base + extra
     order = (df.sort_values(order_cols, kind="stable")["panel"].drop_duplicates().tolist() if order_cols
              else [""])

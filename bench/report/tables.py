@@ -30,7 +30,9 @@ def best_at_equal_work(df: pd.DataFrame) -> pd.DataFrame:
                     "work variance": f"{best['work_variance']:.4g}"})
         if len(group) > 1:
             second = group.iloc[1]
-            row["next best (work variance ratio)"] = f"{second['label']} (x{second['work_variance'] / best['work_variance']:.3g})"
+            ratio = (f"x{second['work_variance'] / best['work_variance']:.3g}" if best["work_variance"] > 0
+                     else "the best has no variance")
+            row["next best (work variance ratio)"] = f"{second['label']} ({ratio})"
         else:
             row["next best (work variance ratio)"] = ""
         rows.append(row)

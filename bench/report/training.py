@@ -55,7 +55,8 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
     y, ylabel = _y(curves)
     data = curves[curves["status"] == "ok"]
     g = facet_grid(data, "problem", hue="label")
-    g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=("se", 1.96), estimator="mean", err_kws={"alpha": 0.2})
+    g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=("se", 1.96), estimator="mean", err_kws={"alpha": 0.2},
+                    markevery=0.1)
     for ax in g.axes.flat:
         ax.set(xlabel=xlabel, ylabel=ylabel)
         if y == "gap":
