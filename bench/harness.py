@@ -175,20 +175,22 @@ class Harness:
         return torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, S, -1).permute(1, 2, 0)
                           for g, v in zip(grads, values)], 1)
 
-    def _chunk_step(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor], shift: torch.Tensor):
+    def _chunk_step(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor], shift: torch.Tensor,
+                    moments: GradientMoments, lo: int, c: int):
         """One chunk with the random numbers as inputs: the estimates (by ``torch.func.grad``), their
-        deviations ``d`` from the shift, the per-row squares and the chunk's sum of squares: what
-        ``compile=true`` compiles as a whole, so the surrogate, its backward pass and the
-        statistics' per-replicate work fuse."""
-        c = phi_values[0].shape[0]
+        deviations from the shift and the statistics' sums per batch of replicates: what
+        ``compile=true`` compiles as a whole (``lo`` and ``c`` are static: they fix the batches the
+        chunk touches), so sampling's transform, the surrogate, its backward pass and the
+        statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums)``."""
+        expanded = [v.expand(c, *v.shape) for v in phi_values]
 
         def total(*values):
             return self._surrogate_of_noise(list(values), noises).sum()
 
-        grads = torch.func.grad(total, argnums=tuple(range(len(phi_values))))(*phi_values)
-        d = self._gather(grads, phi_values, c) - shift[:, :, None].to(phi_values[0].dtype)
-        squares = d * d
-        return d, self.projection.row_squares(d, squares), squares.sum(2)
+        grads = torch.func.grad(total, argnums=tuple(range(len(expanded))))(*expanded)
+        d = self._gather(grads, expanded, c) - shift[:, :, None].to(phi_values[0].dtype)
+        q, squares = moments.squares_of(d)
+        return d, q, None if squares is None else squares.sum(2), moments.segment_sums(d, q, lo)
 
     def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
         """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
@@ -201,9 +203,9 @@ class Harness:
         """The compiled chunk step: noise drawn here by the job's generator, in the eager order."""
         like = next(iter(self.phi0.values()))
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
-        phi_values = [v.expand(c, *v.shape).clone() for v in self.phi0.values()]
-        d, q, sum_d2 = self.compiled(phi_values, noises, moments.shift)
-        moments.add(d, q, sum_d2)
+        d, q, sum_d2, parts = self.compiled(list(self.phi0.values()), noises, moments.shift, moments,
+                                            moments.offset, c)
+        moments.add(d, q, sum_d2, parts=parts)
         return d
 
     def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,

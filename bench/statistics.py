@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special
 
 SIGNIFICANCE_LEVEL = 0.001
 MAX_BATCHES = 1024
@@ -151,69 +151,92 @@ class GradientMoments:
         self.S, self.m = n_runs, batch
         self.n_batches = math.ceil(n_replicates / batch)
         P, T = projection.n_phi, len(projection.rows)
+        # With theta = phi, a row's squared norm is a sum of coordinates' squares: keep each
+        # coordinate's (P of them) and form the rows once, at the end, instead of per replicate.
+        self.per_coordinate = projection.mode == "identity"
         f64 = dict(dtype=torch.float64, device=device)
         self.shift = None if shift is None else shift.to(**f64)
         self.batch_d = torch.zeros(n_runs, self.n_batches, P, **f64)  # per batch: sum of d
-        self.batch_q = torch.zeros(n_runs, self.n_batches, T, **f64)  # per batch: sum of q_t
+        self.batch_q = torch.zeros(n_runs, self.n_batches, P if self.per_coordinate else T, **f64)  # sum of q
         self.batch_n = torch.zeros(n_runs, self.n_batches, **f64)  # per batch: replicates used
-        self.sum_d2 = torch.zeros(n_runs, P, **f64)  # per phi coordinate: sum of d^2
+        self._sum_d2 = None if self.per_coordinate else torch.zeros(n_runs, P, **f64)  # per coordinate: sum of d^2
         self.n_nonfinite = torch.zeros(n_runs, dtype=torch.long, device=device)
         self.offset = 0  # replicates seen so far (their position sets their batch)
 
+    @property
+    def sum_d2(self) -> torch.Tensor:
+        """Per run and phi coordinate: the sum of ``d^2``."""
+        return self.batch_q.sum(1) if self.per_coordinate else self._sum_d2
+
+    def row_sums(self) -> torch.Tensor:
+        """Per run and batch, the sums of each row's squared norm: ``[S, B, T]``."""
+        return self.batch_q @ self.p.masks if self.per_coordinate else self.batch_q
+
+    def squares_of(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(q, d * d)`` for a chunk: q per coordinate (theta = phi) or per row."""
+        squares = d * d
+        return (squares, None) if self.per_coordinate else (self.p.row_squares(d, squares), squares)
+
     def update(self, G: torch.Tensor) -> None:
         """Add the next C replicates of every run: ``G`` is ``[S, P_phi, C]`` (contiguous along C:
-        reductions along contiguous rows are several times faster than along columns)."""
-        C = G.shape[2]
-        if C == 0:
-            return
-        # Per-replicate arithmetic in the estimates' own dtype (d is small: the shift is the exact
-        # gradient or the first chunk's mean; torch sums pairwise), accumulated across batches in
-        # float64: half the memory traffic of converting every estimate to float64.
-        d = G
-        finite = None
-        if not bool(torch.isfinite(d.sum())):  # fast path; the sum can overflow, so then look closer
-            finite = torch.isfinite(d).all(1)  # [S, C]
-            self.n_nonfinite += (~finite).sum(1)
-            d = torch.where(finite[:, None, :], d, torch.zeros((), dtype=d.dtype, device=d.device))
-        if self.shift is None:
-            w = finite.double() if finite is not None else torch.ones(self.S, C, dtype=torch.float64, device=d.device)
-            self.shift = d.double().sum(2) / w.sum(1, keepdim=True).clamp_min(1)
-        d = d - self.shift[:, :, None].to(d.dtype)
-        if finite is not None:
-            d = d * finite[:, None, :]
-        squares = d * d
-        self.add(d, self.p.row_squares(d, squares), squares.sum(2), finite)
+        reductions along contiguous rows are several times faster than along columns).
 
-    def add(self, d: torch.Tensor, q: torch.Tensor, sum_d2: torch.Tensor, finite: torch.Tensor | None = None) -> None:
-        """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, their
-        per-row squares ``q`` ``[S, T, C]`` and the sum of ``d * d`` over them (``finite``: which
-        replicates count, when some were non-finite)."""
+        The per-replicate arithmetic runs in the estimates' own dtype (``d`` is small: the shift is
+        the exact gradient or the first chunk's mean; torch sums pairwise) and the sums across
+        batches in float64: half the memory traffic of converting every estimate to float64."""
+        if G.shape[2] == 0:
+            return
+        if self.shift is None:
+            finite = torch.isfinite(G).all(1, keepdim=True)
+            self.shift = (torch.where(finite, G, 0).double().sum(2) / finite.double().sum(2).clamp_min(1))
+        d = G - self.shift[:, :, None].to(G.dtype)
+        q, squares = self.squares_of(d)
+        self.add(d, q, None if squares is None else squares.sum(2))
+
+    def add(self, d: torch.Tensor, q: torch.Tensor, sum_d2: torch.Tensor | None, parts=None) -> None:
+        """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, ``q``
+        (see :meth:`squares_of`) and, unless theta is phi, the sum of ``d * d`` over them
+        (``parts``: their :meth:`segment_sums`, when already made). A chunk with non-finite
+        estimates is taken again without them (they are counted, not averaged)."""
         C = d.shape[2]
-        if finite is None and not bool(torch.isfinite(sum_d2).all()):  # from the compiled step
-            finite = torch.isfinite(d).all(1)
+        parts = self.segment_sums(d, q, self.offset) if parts is None else parts
+        extra = [] if sum_d2 is None else [sum_d2]
+        if not all(bool(torch.isfinite(x).all()) for part in parts for x in part[2:4]) or not all(
+                bool(torch.isfinite(x).all()) for x in extra):
+            finite = torch.isfinite(d).all(1) & torch.isfinite(q).all(1)  # [S, C]
             self.n_nonfinite += (~finite).sum(1)
-            d = torch.where(finite[:, None, :], d, torch.zeros((), dtype=d.dtype, device=d.device))
-            q = torch.where(finite[:, None, :], q, torch.zeros((), dtype=q.dtype, device=q.device))
-            sum_d2 = (d * d).sum(2)
-        self.sum_d2 += sum_d2.double()
-        n = finite.to(d.dtype) if finite is not None else None
-        lo = self.offset
-        for start, stop in self._segments(lo, C):
-            a, b = start - lo, stop - lo
-            first = start // self.m
-            count = (stop - start) // self.m if (stop - start) % self.m == 0 and start % self.m == 0 else 0
-            if count > 1:  # whole batches: one reshape-and-sum
-                self.batch_d[:, first:first + count] += d[:, :, a:b].reshape(self.S, -1, count, self.m).sum(
-                    3).double().transpose(1, 2)
-                self.batch_q[:, first:first + count] += q[:, :, a:b].reshape(self.S, -1, count, self.m).sum(
-                    3).double().transpose(1, 2)
-                self.batch_n[:, first:first + count] += (n[:, a:b].reshape(self.S, count, self.m).sum(2).double()
-                                                         if n is not None else self.m)
-            else:
-                self.batch_d[:, first] += d[:, :, a:b].sum(2).double()
-                self.batch_q[:, first] += q[:, :, a:b].sum(2).double()
-                self.batch_n[:, first] += n[:, a:b].sum(1).double() if n is not None else (b - a)
+            zero = torch.zeros((), dtype=d.dtype, device=d.device)
+            d = torch.where(finite[:, None, :], d, zero)
+            q = torch.where(finite[:, None, :], q, zero)
+            parts = self.segment_sums(d, q, self.offset, finite.to(d.dtype))
+            if sum_d2 is not None:
+                sum_d2 = (d * d).sum(2)
+        for first, count, d_sum, q_sum, n_sum in parts:
+            self.batch_d[:, first:first + count] += d_sum
+            self.batch_q[:, first:first + count] += q_sum
+            self.batch_n[:, first:first + count] += n_sum
+        if sum_d2 is not None:
+            self._sum_d2 += sum_d2.double()
         self.offset += C
+
+    def segment_sums(self, d, q, lo: int, n=None):
+        """Per batch that replicates ``[lo, lo + C)`` touch: ``(first batch, count, sum of d, sum of
+        q, replicates)``, summed in the chunk's dtype and returned in float64 (a pure function of
+        its inputs, so the harness's compiled chunk step can include it)."""
+        S, m = self.S, self.m
+        out = []
+        for start, stop in self._segments(lo, d.shape[2]):
+            a, b = start - lo, stop - lo
+            first = start // m
+            count = (stop - start) // m if (stop - start) % m == 0 and start % m == 0 else 0
+            if count > 1:  # whole batches: one reshape-and-sum
+                sums = [x[:, :, a:b].reshape(S, x.shape[1], count, m).sum(3).double().transpose(1, 2) for x in (d, q)]
+                n_sum = n[:, a:b].reshape(S, count, m).sum(2).double() if n is not None else float(m)
+                out.append((first, count, sums[0], sums[1], n_sum))
+            else:
+                n_sum = n[:, a:b].sum(1, keepdim=True).double() if n is not None else float(b - a)
+                out.append((first, 1, d[:, :, a:b].sum(2).double()[:, None], q[:, :, a:b].sum(2).double()[:, None], n_sum))
+        return out
 
     def _segments(self, lo: int, C: int):
         """Split replicates ``[lo, lo + C)`` into a partial head batch, whole batches, a partial tail."""
@@ -238,7 +261,7 @@ class GradientMoments:
                ) -> list[tuple[list[dict], list[str]]]:
         """Per run: its rows (one dict per parameter tensor, plus ``total``) and its messages.
         The arithmetic is on small arrays, so it runs in numpy (float64)."""
-        batch_d, batch_q, batch_n = (x.cpu().numpy() for x in (self.batch_d, self.batch_q, self.batch_n))
+        batch_d, batch_q, batch_n = (x.cpu().numpy() for x in (self.batch_d, self.row_sums(), self.batch_n))
         sum_d2 = self.sum_d2.cpu().numpy()
         shift = self.shift.cpu().numpy() if self.shift is not None else np.zeros((self.S, self.p.n_phi))
         masks = self.p.masks.cpu().numpy()
@@ -357,5 +380,5 @@ def _bias_test(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, n: 
     if k == 0:
         return False, 1.0
     t = np.abs(bias[noisy]) / se[noisy]
-    p = float(min(1.0, k * 2 * stats.t.sf(t.max(), n - 1)))
+    p = float(min(1.0, k * 2 * special.stdtr(n - 1, -t.max())))  # the t distribution's tail
     return bool(p < SIGNIFICANCE_LEVEL), p
