@@ -76,7 +76,10 @@ def gather(sweep_dir: Path, file_name: str = JOB_FILE) -> pd.DataFrame:
             continue
         file = job_dir / file_name
         if file.is_file():
-            frames.append(pd.read_csv(file))
+            try:
+                frames.append(pd.read_csv(file))
+            except pd.errors.EmptyDataError:  # a job with nothing of this kind (e.g. variance_every=0)
+                pass
         else:
             missing.append(job_dir)
     for job_dir in missing:

@@ -24,10 +24,11 @@ def png_size(path):
 def sweep(tmp_path_factory):
     """A small real sweep with a not_applicable job and an invalid job among ok ones."""
     out = tmp_path_factory.mktemp("sweep")
-    r = run_cli("-m", "estimator=score_function,reparameterization,measure_valued",
+    r = run_cli("-m", "estimator=score_function,reparameterization,measure_valued,straight_through",
                 "problem=gaussian_quadratic,bernoulli_toy", "n_samples=1,4", "problem.dim=1", *FAST,
                 f"hydra.sweep.dir={out}")
-    assert r.returncode == 1  # reparameterization and measure_valued do not apply to bernoulli_toy
+    # reparameterization and measure_valued do not apply to bernoulli_toy; straight_through (biased) only to it
+    assert r.returncode == 1
     return out
 
 

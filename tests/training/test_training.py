@@ -149,6 +149,14 @@ def test_command_line_sweep_gathers_curves_and_resumes(tmp_path):
                                   curves.drop(columns=volatile))
 
 
+def test_sweep_without_variance_curves_gathers_cleanly(tmp_path):
+    r = run_module("bench.train", "-m", "estimator=score_function,reparameterization", "steps=5", "n_seeds=2",
+                   "variance_every=0", f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0 and "Error" not in r.stderr, r.stderr
+    assert "2 of 2 jobs ok" in r.stdout
+    assert pd.read_csv(tmp_path / "curves.csv")["job"].nunique() == 2
+
+
 @pytest.mark.parametrize("args,key", [(["steps=0"], "steps=0"), (["optimizer.lr=-1"], "optimizer.lr=-1"),
                                       (["optimizer.momentum=-0.5", "optimizer=sgd"], "optimizer.momentum")])
 def test_bad_keys_are_one_line(tmp_path, args, key):
