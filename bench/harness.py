@@ -172,15 +172,25 @@ class Harness:
     def _gather(self, grads, values, c: int) -> torch.Tensor:
         """Per-replicate gradients ``[c, S, ...]`` of every phi tensor as ``[S, P_phi, c]``."""
         S = self.n_runs
-        return torch.cat([(torch.zeros_like(v) if g is None else g).reshape(c, S, -1).permute(1, 2, 0)
-                          for g, v in zip(grads, values)], 1)
+        parts = [(torch.zeros_like(v) if g is None else g).reshape(c, S, -1).permute(1, 2, 0)
+                 for g, v in zip(grads, values)]
+        if len(parts) == 1:
+            return parts[0].contiguous()
+        # Transposing copies into slices of one buffer: torch.cat of permuted views takes a slow path.
+        out = torch.empty(S, sum(x.shape[1] for x in parts), c, dtype=parts[0].dtype, device=parts[0].device)
+        start = 0
+        for x in parts:
+            out[:, start:start + x.shape[1]].copy_(x)
+            start += x.shape[1]
+        return out
 
     def _chunk_step(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor], shift: torch.Tensor,
-                    moments: GradientMoments, lo: int, c: int):
+                    moments: GradientMoments, phase: int, c: int):
         """One chunk with the random numbers as inputs: the estimates (by ``torch.func.grad``), their
         deviations from the shift and the statistics' sums per batch of replicates: what
-        ``compile=true`` compiles as a whole (``lo`` and ``c`` are static: they fix the batches the
-        chunk touches), so sampling's transform, the surrogate, its backward pass and the
+        ``compile=true`` compiles as a whole (``phase``, where the chunk starts in its batch, and
+        ``c`` are static: they fix the batches the chunk touches; chunks are whole batches, so one
+        compilation serves all but the last), so sampling's transform, the surrogate, its backward pass and the
         statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums)``."""
         expanded = [v.expand(c, *v.shape) for v in phi_values]
 
@@ -190,7 +200,7 @@ class Harness:
         grads = torch.func.grad(total, argnums=tuple(range(len(expanded))))(*expanded)
         d = self._gather(grads, expanded, c) - shift[:, :, None].to(phi_values[0].dtype)
         q, squares = moments.squares_of(d)
-        return d, q, None if squares is None else squares.sum(2), moments.segment_sums(d, q, lo)
+        return d, q, None if squares is None else squares.sum(2), moments.segment_sums(d, q, phase)
 
     def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
         """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
@@ -204,7 +214,7 @@ class Harness:
         like = next(iter(self.phi0.values()))
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
         d, q, sum_d2, parts = self.compiled(list(self.phi0.values()), noises, moments.shift, moments,
-                                            moments.offset, c)
+                                            moments.phase, c)
         moments.add(d, q, sum_d2, parts=parts)
         return d
 
@@ -233,7 +243,7 @@ class Harness:
         estimator.prepare(self.problem.distribution(replicate(self.phi0, 1)), self.cost, self.n_samples, warm_up,
                           state, fresh)
         initial_state = copy.deepcopy(state)
-        C = self.chunk
+        C = moments.aligned_chunk(self.chunk)
         kept = []
         n_chunks = math.ceil(n_replicates / C)
         # A bar on a terminal only (disable=None: tqdm's own check), never in a log.

@@ -196,10 +196,10 @@ class GradientMoments:
     def add(self, d: torch.Tensor, q: torch.Tensor, sum_d2: torch.Tensor | None, parts=None) -> None:
         """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, ``q``
         (see :meth:`squares_of`) and, unless theta is phi, the sum of ``d * d`` over them
-        (``parts``: their :meth:`segment_sums`, when already made). A chunk with non-finite
-        estimates is taken again without them (they are counted, not averaged)."""
+        (``parts``: their :meth:`segment_sums` at :attr:`phase`, when already made). A chunk with
+        non-finite estimates is taken again without them (they are counted, not averaged)."""
         C = d.shape[2]
-        parts = self.segment_sums(d, q, self.offset) if parts is None else parts
+        parts = self.segment_sums(d, q, self.phase) if parts is None else parts
         extra = [] if sum_d2 is None else [sum_d2]
         if not all(bool(torch.isfinite(x).all()) for part in parts for x in part[2:4]) or not all(
                 bool(torch.isfinite(x).all()) for x in extra):
@@ -208,25 +208,38 @@ class GradientMoments:
             zero = torch.zeros((), dtype=d.dtype, device=d.device)
             d = torch.where(finite[:, None, :], d, zero)
             q = torch.where(finite[:, None, :], q, zero)
-            parts = self.segment_sums(d, q, self.offset, finite.to(d.dtype))
+            parts = self.segment_sums(d, q, self.phase, finite.to(d.dtype))
             if sum_d2 is not None:
                 sum_d2 = (d * d).sum(2)
+        origin = self.offset // self.m  # the batch the chunk starts in
         for first, count, d_sum, q_sum, n_sum in parts:
-            self.batch_d[:, first:first + count] += d_sum
-            self.batch_q[:, first:first + count] += q_sum
-            self.batch_n[:, first:first + count] += n_sum
+            span = slice(origin + first, origin + first + count)
+            self.batch_d[:, span] += d_sum
+            self.batch_q[:, span] += q_sum
+            self.batch_n[:, span] += n_sum
         if sum_d2 is not None:
             self._sum_d2 += sum_d2.double()
         self.offset += C
 
-    def segment_sums(self, d, q, lo: int, n=None):
-        """Per batch that replicates ``[lo, lo + C)`` touch: ``(first batch, count, sum of d, sum of
-        q, replicates)``, summed in the chunk's dtype and returned in float64 (a pure function of
-        its inputs, so the harness's compiled chunk step can include it)."""
+    @property
+    def phase(self) -> int:
+        """Where the next replicate falls inside its batch (0 when chunks are whole batches)."""
+        return self.offset % self.m
+
+    def aligned_chunk(self, chunk: int) -> int:
+        """``chunk`` rounded down to whole batches where it holds one: every chunk then starts a
+        batch, so a compiled chunk step sees one phase and compiles once per chunk size."""
+        return chunk - chunk % self.m if chunk >= self.m else chunk
+
+    def segment_sums(self, d, q, phase: int, n=None):
+        """For a chunk whose first replicate sits at ``phase`` in its batch, per batch it touches:
+        ``(first batch, counted from the chunk's first, count, sum of d, sum of q, replicates)``,
+        summed in the chunk's dtype and returned in float64 (a pure function of its inputs, so the
+        harness's compiled chunk step can include it)."""
         S, m = self.S, self.m
         out = []
-        for start, stop in self._segments(lo, d.shape[2]):
-            a, b = start - lo, stop - lo
+        for start, stop in self._segments(phase, d.shape[2]):
+            a, b = start - phase, stop - phase
             first = start // m
             count = (stop - start) // m if (stop - start) % m == 0 and start % m == 0 else 0
             if count > 1:  # whole batches: one reshape-and-sum

@@ -28,3 +28,13 @@ def test_compile_refuses_stateful_estimators():
     with pytest.raises(ConfigError, match="compile=True is not allowed: .*keeps state"):
         Harness(make_problem("gaussian_quadratic"), make_estimator("score_function_baseline"), n_samples=2,
                 compile=True)
+
+
+def test_chunks_are_whole_batches_so_the_step_compiles_once_per_chunk_size():
+    from torch._dynamo.utils import counters
+
+    h = Harness(make_problem("gaussian_quadratic"), make_estimator("score_function"), n_samples=1,
+                chunk_elements=3000, compile=True)
+    counters.clear()
+    h.run(50_000, seed=0)  # batches of 49 replicates; 17 chunks of 2989 and a last, shorter one
+    assert counters["stats"]["unique_graphs"] == 2
