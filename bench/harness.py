@@ -185,13 +185,15 @@ class Harness:
         return out
 
     def _chunk_step(self, phi_values: list[torch.Tensor], noises: list[torch.Tensor], shift: torch.Tensor,
-                    moments: GradientMoments, phase: int, c: int):
+                    moments: GradientMoments, phase: int, c: int, keep: bool):
         """One chunk with the random numbers as inputs: the estimates (by ``torch.func.grad``), their
         deviations from the shift and the statistics' sums per batch of replicates: what
         ``compile=true`` compiles as a whole (``phase``, where the chunk starts in its batch, and
         ``c`` are static: they fix the batches the chunk touches; chunks are whole batches, so one
-        compilation serves all but the last), so sampling's transform, the surrogate, its backward pass and the
-        statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums)``."""
+        compilation serves all but the last), so sampling's transform, the surrogate, its backward
+        pass and the statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums)``; ``d``
+        and ``q`` only when ``keep`` (otherwise None: the compiled code then never writes the
+        per-replicate values to memory, only their sums)."""
         expanded = [v.expand(c, *v.shape) for v in phi_values]
 
         def total(*values):
@@ -200,7 +202,9 @@ class Harness:
         grads = torch.func.grad(total, argnums=tuple(range(len(expanded))))(*expanded)
         d = self._gather(grads, expanded, c) - shift[:, :, None].to(phi_values[0].dtype)
         q, squares = moments.squares_of(d)
-        return d, q, None if squares is None else squares.sum(2), moments.segment_sums(d, q, phase)
+        sums = moments.segment_sums(d, q, phase)
+        sum_d2 = None if squares is None else squares.sum(2)
+        return (d, q, sum_d2, sums) if keep else (None, None, sum_d2, sums)
 
     def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
         """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
@@ -209,13 +213,19 @@ class Harness:
         grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
         return self._gather(grads, phi.values(), c)
 
-    def _compiled_update(self, c: int, sampler: Sampler, moments: GradientMoments) -> torch.Tensor:
-        """The compiled chunk step: noise drawn here by the job's generator, in the eager order."""
+    def _compiled_update(self, c: int, sampler: Sampler, moments: GradientMoments, keep: bool) -> torch.Tensor | None:
+        """The compiled chunk step: noise drawn here by the job's generator, in the eager order.
+        Returns the chunk's deviations from the shift when ``keep``. A chunk whose sums are not
+        finite is taken again, uncompiled, on the same noise, so the non-finite estimates can be
+        counted and left out."""
         like = next(iter(self.phi0.values()))
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
-        d, q, sum_d2, parts = self.compiled(list(self.phi0.values()), noises, moments.shift, moments,
-                                            moments.phase, c)
-        moments.add(d, q, sum_d2, parts=parts)
+        args = (list(self.phi0.values()), noises, moments.shift, moments, moments.phase, c)
+        d, q, sum_d2, parts = self.compiled(*args, keep)
+        finite = moments.all_finite(parts, sum_d2)
+        if d is None and not finite:
+            d, q, sum_d2, parts = self._chunk_step(*args, True)
+        moments.add(d, q, sum_d2, parts=parts, count=c, finite=finite)
         return d
 
     def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,
@@ -252,7 +262,8 @@ class Harness:
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
             if self.compiled is not None:
-                G = self._compiled_update(c, sampler, moments) + moments.shift[:, :, None]
+                d = self._compiled_update(c, sampler, moments, keep_estimates)
+                G = None if d is None else d + moments.shift[:, :, None]
             else:
                 G = self.estimates(c, sampler, state)
                 moments.update(G)

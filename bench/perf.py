@@ -314,6 +314,19 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def bytes_per_estimate(harness: Harness, n_replicates: int) -> float:
+    """Bytes of tensors allocated per estimate by one run of ``harness`` (the torch profiler's
+    allocation events, frees not subtracted): what the run writes to memory, the input of the
+    memory-bandwidth bound a GPU would put on it (it reads back about as much)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    harness.run(n_replicates)  # compiles, if compiled
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        harness.run(n_replicates)
+    allocated = sum(e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0)
+    return allocated / n_replicates
+
+
 def peak_memory_mb(n_replicates: int, n_samples: int) -> dict:
     """Peak resident memory (``VmHWM``, which unlike ``ru_maxrss`` does not carry the parent's
     peak across fork and exec) of a fresh process that runs the harness, and after importing torch."""
@@ -366,6 +379,13 @@ def main(argv=None) -> int:
         print(f"n_replicates=1e6, n_samples=100: peak resident memory {mem['peak_mb']:.0f} MB "
               f"(after importing torch {mem['import_mb']:.0f} MB), {mem['seconds']:.1f} s")
         df["peak_rss_mb_1e6x100"] = mem["peak_mb"]
+        df["import_rss_mb"] = mem["import_mb"]
+    if args.device == "cpu":  # the input of the README's bound for a GPU
+        for mode in (False, True) if args.compile else (False,):
+            h = Harness(make_problem("gaussian_quadratic"), make_estimator("score_function"), n_samples=1, compile=mode)
+            b = bytes_per_estimate(h, h.chunk)
+            df[f"bytes_per_estimate_{'compiled' if mode else 'eager'}"] = b
+            print(f"score_function, n_samples=1, {'compiled' if mode else 'eager'}: {b:.0f} bytes allocated per estimate")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)

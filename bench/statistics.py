@@ -193,16 +193,19 @@ class GradientMoments:
         q, squares = self.squares_of(d)
         self.add(d, q, None if squares is None else squares.sum(2))
 
-    def add(self, d: torch.Tensor, q: torch.Tensor, sum_d2: torch.Tensor | None, parts=None) -> None:
+    def add(self, d: torch.Tensor | None, q: torch.Tensor | None, sum_d2: torch.Tensor | None, parts=None,
+            count: int | None = None, finite: bool | None = None) -> None:
         """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, ``q``
         (see :meth:`squares_of`) and, unless theta is phi, the sum of ``d * d`` over them
-        (``parts``: their :meth:`segment_sums` at :attr:`phase`, when already made). A chunk with
-        non-finite estimates is taken again without them (they are counted, not averaged)."""
-        C = d.shape[2]
+        (``parts``: their :meth:`segment_sums` at :attr:`phase`, when already made; then ``d`` and
+        ``q`` may be None, given ``count``, if the sums are finite; ``finite``: whether they are, when
+        the caller has checked). A chunk with non-finite estimates is taken again without them
+        (they are counted, not averaged)."""
+        C = d.shape[2] if d is not None else count
         parts = self.segment_sums(d, q, self.phase) if parts is None else parts
-        extra = [] if sum_d2 is None else [sum_d2]
-        if not all(bool(torch.isfinite(x).all()) for part in parts for x in part[2:4]) or not all(
-                bool(torch.isfinite(x).all()) for x in extra):
+        if not (self.all_finite(parts, sum_d2) if finite is None else finite):
+            if d is None:
+                raise ValueError("non-finite sums: add needs the chunk's d and q to leave the non-finite out")
             finite = torch.isfinite(d).all(1) & torch.isfinite(q).all(1)  # [S, C]
             self.n_nonfinite += (~finite).sum(1)
             zero = torch.zeros((), dtype=d.dtype, device=d.device)
@@ -212,14 +215,20 @@ class GradientMoments:
             if sum_d2 is not None:
                 sum_d2 = (d * d).sum(2)
         origin = self.offset // self.m  # the batch the chunk starts in
-        for first, count, d_sum, q_sum, n_sum in parts:
-            span = slice(origin + first, origin + first + count)
+        for first, count_, d_sum, q_sum, n_sum in parts:
+            span = slice(origin + first, origin + first + count_)
             self.batch_d[:, span] += d_sum
             self.batch_q[:, span] += q_sum
             self.batch_n[:, span] += n_sum
         if sum_d2 is not None:
             self._sum_d2 += sum_d2.double()
         self.offset += C
+
+    @staticmethod
+    def all_finite(parts, sum_d2: torch.Tensor | None = None) -> bool:
+        """Whether a chunk's segment sums (and ``sum_d2``) are all finite: one check on the device."""
+        xs = [x for part in parts for x in part[2:4]] + ([] if sum_d2 is None else [sum_d2])
+        return bool(torch.stack([torch.isfinite(x).all() for x in xs]).all())
 
     @property
     def phase(self) -> int:

@@ -38,3 +38,13 @@ def test_chunks_are_whole_batches_so_the_step_compiles_once_per_chunk_size():
     counters.clear()
     h.run(50_000, seed=0)  # batches of 49 replicates; 17 chunks of 2989 and a last, shorter one
     assert counters["stats"]["unique_graphs"] == 2
+
+
+def test_compiled_counts_nonfinite_estimates_as_eager_does():
+    from tests.harness.test_batched import _SometimesInfinite  # f = inf with probability 0.135 %
+
+    kw = dict(n_samples=1, chunk_elements=4096)
+    eager = Harness(_SometimesInfinite(), make_estimator("score_function"), **kw).run(20_000, seed=1)
+    compiled = Harness(_SometimesInfinite(), make_estimator("score_function"), compile=True, **kw).run(20_000, seed=1)
+    assert compiled.n_nonfinite == eager.n_nonfinite and eager.n_nonfinite[0] > 0
+    assert compiled.rows[-1]["variance"] == pytest.approx(eager.rows[-1]["variance"], rel=1e-4)
