@@ -303,7 +303,8 @@ def markdown_table(df: pd.DataFrame) -> str:
             ("optax + jax.jit /s", "peer_per_s", "{:.3g}"), ("harness ÷ naive", "harness_vs_naive", "{:,.0f}x"),
             ("harness ÷ closed", "harness_vs_closed_form", "{:.2f}"),
             ("compiled ÷ closed", "compiled_vs_closed_form", "{:.2f}"), ("harness ÷ peer", "harness_vs_peer", "{:.2f}"),
-            ("compiled ÷ peer", "compiled_vs_peer", "{:.2f}"), ("spread (harness)", "harness_spread", "{:.0%}")]
+            ("compiled ÷ peer", "compiled_vs_peer", "{:.2f}"), ("spread (harness)", "harness_spread", "{:.0%}"),
+            ("compile (s)", "compile_s", "{:.1f}"), ("peer's jit (s)", "peer_compile_s", "{:.2f}")]
     cols = [c for c in cols if c[1] in df and df[c[1]].notna().any()]
     lines = ["| problem | estimator | n | R | " + " | ".join(c[0] for c in cols) + " |",
              "|---" * (4 + len(cols)) + "|"]
