@@ -15,6 +15,7 @@ import difflib
 import shlex
 import tempfile
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -87,6 +88,31 @@ class SweepFolder:
     resume hint after Ctrl-C: Hydra's own record of it is gone once the job is interrupted."""
 
     path: str | None = None
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The Hydra job under way: its output folder, whether it is a single run (not a sweep), its job
+    number (0 for a single run), its command-line overrides and the sweeper's ``params``."""
+
+    out_dir: Path
+    single: bool
+    job: int
+    overrides: list[str]
+    sweeper_params: object
+
+
+def job_context() -> JobContext:
+    """The :class:`JobContext` of the job under way; a sweep's folder is recorded for the resume hint."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    single = hc.mode == RunMode.RUN
+    if not single:
+        SweepFolder.path = str(hc.sweep.dir)
+    return JobContext(Path(hc.runtime.output_dir), single, 0 if single else hc.job.num,
+                      list(hc.overrides.task), hc.sweeper.get("params"))
 
 
 def resume_command(module: str, argv: list[str]) -> str:

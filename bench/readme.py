@@ -11,15 +11,13 @@ files disagree. A section whose file is missing is left as it is, with a note on
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-from scipy import stats
 
-from .results import with_se
+from .results import t_half_width, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -44,8 +42,7 @@ def _interval(values: pd.Series, digits: str = ".4g") -> str:
     m = values.mean()
     if len(values) < 2:
         return f"{m:{digits}}"
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return f"{m:{digits}} ± {half:.2g}"
+    return f"{m:{digits}} ± {t_half_width(values):.2g}"
 
 
 def _markdown(df: pd.DataFrame) -> str:

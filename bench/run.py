@@ -18,11 +18,9 @@ from pathlib import Path
 
 import hydra
 import pandas as pd
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .cli import SweepFolder, entry
+from .cli import entry, job_context
 from .config import CONF_DIR
 from .jobs import run_config
 from .results import JOB_FILE, SWEEP_FILE, flatten, summary_table, with_se, write_atomic
@@ -117,14 +115,11 @@ def describe_job(df: pd.DataFrame, overrides: str = "") -> str:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> str:
-    hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
-    single = hc.mode == RunMode.RUN
-    if not single:
-        SweepFolder.path = str(hc.sweep.dir)
+    ctx = job_context()
+    out_dir, single = ctx.out_dir, ctx.single
     if not single:
         cfg.progress = False  # in a sweep the one line per job is the progress (bars would interleave)
-    df = run_job(cfg, out_dir, job=0 if single else hc.job.num)
+    df = run_job(cfg, out_dir, job=ctx.job)
     resumed = bool(df.pop("resumed").iloc[0])
     status = str(df["status"].iloc[0])
     if single:
@@ -139,7 +134,7 @@ def main(cfg: DictConfig) -> str:
             print(f"error: {df['message'].iloc[0]}", file=sys.stderr)
         print(f"results: {out_dir / SWEEP_FILE}")
     else:
-        line = describe_job(df, swept_overrides(list(hc.overrides.task), sys.argv, hc.sweeper.get("params")))
+        line = describe_job(df, swept_overrides(ctx.overrides, sys.argv, ctx.sweeper_params))
         line += " (resumed: result file kept)" if resumed else ""
         print(line, flush=True)
         log.info(line)

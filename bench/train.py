@@ -19,18 +19,16 @@ from pathlib import Path
 import hydra
 import pandas as pd
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from estimators import NotApplicable, build_estimator
 from estimators.options import ConfigError
 
-from .cli import SweepFolder, entry
+from .cli import entry, job_context
 from .config import CONF_DIR, job_spec
 from .jobs import device_name
 from .problems import build_problem
-from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, t_half_width, write_atomic
 from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
@@ -81,10 +79,10 @@ def summary(result: pd.DataFrame, overrides: str = "") -> str:
             continue
         ok = runs[runs["status"] == "ok"]
         obj, gap = ok["final_objective"], ok["final_gap"]
-        half = lambda s: 1.96 * s.std(ddof=1) / len(s) ** 0.5 if len(s) > 1 else float("nan")  # noqa: E731
         diverged = int((runs["status"] == "diverged").sum())
         lines.append(f"{head}: after {int(r['final_step']) if len(ok) else 0} steps, objective "
-                     f"{obj.mean():.4g} ± {half(obj):.2g}, gap {gap.mean():.4g} ± {half(gap):.2g} "
+                     f"{obj.mean():.4g} ± {t_half_width(obj):.2g}"
+                     + (f", gap {gap.mean():.4g} ± {t_half_width(gap):.2g}" if gap.notna().any() else "") + " "
                      f"(mean ± 95 % over {len(ok)} runs), {r['steps_per_s']:.3g} run-steps/s"
                      + (f"; {diverged} of {len(runs)} runs diverged" if diverged else ""))
     return "\n".join(lines)
@@ -102,13 +100,9 @@ def curve_table(curves: pd.DataFrame, rows: int = 6) -> str:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> str:
-    hc = HydraConfig.get()
-    out_dir = Path(hc.runtime.output_dir)
-    single = hc.mode == RunMode.RUN
-    if not single:
-        SweepFolder.path = str(hc.sweep.dir)
+    ctx = job_context()
+    out_dir, single, job = ctx.out_dir, ctx.single, ctx.job
     config = job_config(cfg)
-    job = 0 if single else hc.job.num
     previous = previous_result(out_dir, config) if cfg.get("resume", False) else None
     if previous is not None and (out_dir / CURVES_FILE).is_file():
         result, resumed = previous, True
@@ -126,7 +120,7 @@ def main(cfg: DictConfig) -> str:
             print(summary(result))
         print(f"results: {out_dir / SWEEP_FILE}, {out_dir / CURVES_FILE}")
     else:
-        overrides = swept_overrides(list(hc.overrides.task), sys.argv, hc.sweeper.get("params"))
+        overrides = swept_overrides(ctx.overrides, sys.argv, ctx.sweeper_params)
         line = summary(result, overrides) + (" (resumed: result file kept)" if resumed else "")
         print(line, flush=True)
         log.info(line)

@@ -5,15 +5,14 @@ reach a target gap."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from scipy import stats
 
 from ..train import CURVES_FILE, VARIANCE_FILE
+from ..results import t_interval, t_half_width
 from .loading import read_results
 from .style import facet_grid
 
@@ -55,7 +54,7 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
     y, ylabel = _y(curves)
     data = curves[curves["status"] == "ok"]
     g = facet_grid(data, "problem", hue="label")
-    g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=("se", 1.96), estimator="mean", err_kws={"alpha": 0.2},
+    g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=t_interval, estimator="mean", err_kws={"alpha": 0.2},
                     markevery=0.1)
     for ax in g.axes.flat:
         ax.set(xlabel=xlabel, ylabel=ylabel)
@@ -63,7 +62,7 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
             ax.set_yscale("log")
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
-    return g.figure, "mean over runs, band: 95 % interval (1.96 standard errors over runs)"
+    return g.figure, "mean over runs, band: 95 % t interval over runs"
 
 
 def fig_curve_steps(curves, variance):
@@ -85,7 +84,7 @@ def fig_variance_along_training(curves, variance):
     if "label" not in total:
         total["label"] = total["estimator"]
     g = facet_grid(total, "problem", hue="label")
-    g.map_dataframe(sns.lineplot, x="step", y="variance", errorbar=("se", 1.96), err_kws={"alpha": 0.2}, marker="o")
+    g.map_dataframe(sns.lineplot, x="step", y="variance", errorbar=t_interval, err_kws={"alpha": 0.2}, marker="o")
     for ax in g.axes.flat:
         ax.set(yscale="log", xlabel="optimiser step", ylabel="variance of one estimate at theta_t")
     g.add_legend(title="estimator")
@@ -132,6 +131,5 @@ def _mean_interval(values: pd.Series) -> str:
     m = values.mean()
     if len(values) < 2:
         return f"{m:.4g}"
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return f"{m:.4g} ± {half:.2g}"
+    return f"{m:.4g} ± {t_half_width(values):.2g}"
 

@@ -11,7 +11,6 @@ import bench
 from bench.harness import measure_estimates
 from bench.problems import make_problem
 from bench.training import train
-from estimators import Sampler
 from estimators.reinmax import softmax_vjp
 
 Z = 4.0
