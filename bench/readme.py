@@ -11,6 +11,7 @@ files disagree. A section whose file is missing is left as it is, with a note on
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -104,11 +105,14 @@ def group_baselines_table(G: int = 4) -> str:
     shares = comp.pivot_table(index="label", columns="param", values="update_share", sort=False)
     exact = comp.groupby("param", sort=False)["exact_share"].first()
     shares.loc["exact gradient"] = exact
+    if "success_at_theta0" in comp:  # the problem's success probability of each prompt at θ0
+        success = json.loads(str(comp["success_at_theta0"].iloc[0]))
+        shares.loc["success probability at θ0"] = pd.Series(success, index=exact.index)
     shares = shares.reset_index().rename(columns={"label": "share of the mean update"})
     shares = shares.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v)
     return (f"R = {int(total['n_replicates'].iloc[0]):.0e} estimates of G = {G} completions per prompt:\n\n"
             + _markdown(table) + "\n\nEach prompt's share of the mean update (`<part, whole> / |whole|²`; "
-            "success probabilities at θ0 in the report):\n\n" + _markdown(shares))
+            "the last row, each prompt's probability of a correct completion at θ0):\n\n" + _markdown(shares))
 
 
 def group_training() -> str:

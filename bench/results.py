@@ -183,6 +183,8 @@ def with_se(value, se) -> str:
     if se is None or (isinstance(se, float) and (math.isnan(se) or se <= 0)):
         return f"{value:.4g}"
     digits = max(0, 1 - int(np.floor(np.log10(abs(se)))))
+    if abs(value) < 1e-3 and value != 0 and digits <= 3:  # a value well inside its noise: 0.00047 ± 0.018
+        return f"{value:.2g} ± {se:.{digits}f}"
     if abs(value) >= 1e5 or (abs(value) < 1e-3 and value != 0):
         return f"{value:.3e} ± {se:.1e}"
     return f"{value:.{digits}f} ± {se:.{digits}f}"

@@ -369,7 +369,6 @@ def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     if "row_kind" not in df or not (df["row_kind"] == "component").any():
         return None, "needs a problem with components (e.g. the prompts of sequence_policy)"
     comp = df[(df["row_kind"] == "component") & df["status"].isin(["ok", "nonfinite"])].copy()
-    comp = comp.assign(G=comp["n_samples"].map(lambda v: f"n_samples={value_text(v)}"))
     comp, order, extra = add_panel(comp, ["problem", "n_samples"])
     labels = label_order(comp["label"])
     g = facet_grid(comp, "panel", height=3.2, aspect=1.6, col_order=order)
@@ -382,9 +381,11 @@ def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(xlabel="", ylabel="share of the mean update")
         ax.legend(handles=[ref], loc="upper left", fontsize=7, markerscale=0.3)
+        first = comp[comp["panel"] == panel].iloc[0]  # the title names the group size: "problem | G = 4 | ..."
+        ax.set_title(panel.replace(f"{first['problem']} | {value_text(first['n_samples'])}",
+                                   f"{first['problem']} | G = n_samples = {value_text(first['n_samples'])}", 1))
     handles = [Patch(color=palette(labels)[lab], label=lab) for lab in labels]
     g.figure.legend(handles=handles, title="estimator", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    g.set_titles("{col_name}")
     g.tight_layout()
     return g.figure, "share = <component, whole> / |whole|^2 in theta (the shares sum to 1); black: the exact gradient's"
 
