@@ -325,8 +325,13 @@ def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
                xlabel="time per estimate (µs)" if have_time else "evaluations of f per estimate")
         _log_axis(ax, "x", d[x])
         _log_axis(ax, "y", d["mse"])
+        for label, line in d.groupby("label"):  # name the two ends of each line: where it starts, where it goes
+            if line["n_samples"].nunique() > 1:
+                for _, end in line.iloc[[0, -1]].iterrows():
+                    ax.annotate(f"n={value_text(end['n_samples'])}", (end[x], end["mse"]), fontsize=6,
+                                color=look(label)[0], xytext=(3, 3), textcoords="offset points")
     fig = _finish(g, extra_handles=[])
-    note = "points along a line: n_samples, increasing; lower left is better"
+    note = "points along a line: n_samples, increasing (its ends named); lower left is better"
     note += "" if have_time else "; no timings, so against evaluations of f"
     return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 

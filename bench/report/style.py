@@ -21,10 +21,10 @@ LOOKS = {
     "score_function": ("#000000", "o"), "score_function_baseline": ("#1f77b4", "s"),
     "score_function_optimal": ("#17becf", "D"), "score_function_loo": ("#7f7f7f", "s"), "rloo": ("#2ca02c", "^"), "dr_grpo": ("#ff7f0e", "v"),
     "grpo": ("#d62728", "P"), "grpo_no_length_norm": ("#e377c2", "X"), "grpo_batch_scale": ("#8c564b", "*"),
-    "reparameterization": ("#9467bd", "h"), "measure_valued": ("#bcbd22", "p"), "exact": ("#000000", "x"),
+    "reparameterization": ("#9467bd", "h"), "measure_valued": ("#bcbd22", "p"), "exact": ("#cab2d6", "x"),
     "arm": ("#1a1a6e", "<"), "disarm": ("#d4a017", ">"), "rebar": ("#c51b7d", "8"), "relax": ("#67001f", "H"),
     "reinmax": ("#01665e", "^"), "indecater": ("#7fbc41", "s"), "gumbel_softmax": ("#b15928", "D"),
-    "straight_through": ("#9467bd", "v"),
+    "straight_through": ("#fb9a99", "v"),
 }
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#000000", "#1a1a6e", "#d4a017", "#c51b7d", "#67001f", "#01665e", "#7fbc41"]

@@ -56,13 +56,29 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
     g = facet_grid(data, "problem", hue="label")
     g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=t_interval, estimator="mean", err_kws={"alpha": 0.2},
                     markevery=0.1)
-    for ax in g.axes.flat:
+    for problem, ax in g.axes_dict.items():
         ax.set(xlabel=xlabel, ylabel=ylabel)
+        panel = data[data["problem"] == problem]
         if y == "gap":
             ax.set_yscale("log")
+            _floor_at_the_means(ax, panel, x, y)
+        ends = panel.groupby("label")[x].max()
+        if x == "evals" and ends.max() > 10 * ends[ends > 0].min():  # e.g. measure-valued: 2 x dim evaluations
+            ax.set_xscale("symlog", linthresh=float(panel.loc[panel[x] > 0, x].min()))
+            ax.set_xlim(left=0)
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
     return g.figure, "mean over runs, band: 95 % t interval over runs"
+
+
+def _floor_at_the_means(ax, data: pd.DataFrame, x: str, y: str) -> None:
+    """On a log axis, a band whose lower end is at or below 0 (few runs, skewed values) would stretch
+    the axis down to its smallest positive point; keep the axis near the mean curves instead (the
+    band runs off the bottom)."""
+    means = data.groupby(["label", x])[y].mean()
+    means = means[means > 0]
+    if len(means):
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], float(means.min()) / 3))
 
 
 def fig_curve_steps(curves, variance):
@@ -85,8 +101,9 @@ def fig_variance_along_training(curves, variance):
         total["label"] = total["estimator"]
     g = facet_grid(total, "problem", hue="label")
     g.map_dataframe(sns.lineplot, x="step", y="variance", errorbar=t_interval, err_kws={"alpha": 0.2}, marker="o")
-    for ax in g.axes.flat:
+    for problem, ax in g.axes_dict.items():
         ax.set(yscale="log", xlabel="optimiser step", ylabel="variance of one estimate at theta_t")
+        _floor_at_the_means(ax, total[total["problem"] == problem], "step", "variance")
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
     return g.figure, "total over theta, measured by the harness at each run's current theta; mean over runs, 95 % band"

@@ -116,3 +116,16 @@ def test_truncated_or_corrupt_results_are_refused_naming_file_and_row(sweep, tmp
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {bad}") and "\n" not in err
+
+
+def test_every_estimator_preset_has_its_own_colour():
+    """One colour per estimator across every figure: no two presets share one (bar plots have no
+    markers to tell them apart)."""
+    from bench.presets import build as build_preset, preset_names
+    from bench.report.style import look
+
+    labels = {build_preset("estimator", name).describe() for name in preset_names("estimator")}
+    colours = {}
+    for label in labels:
+        colours.setdefault(look(label)[0], []).append(label)
+    assert not {c: labs for c, labs in colours.items() if len(labs) > 1}
