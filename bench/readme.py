@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .results import t_half_width, with_se
+from .results import mean_with_interval, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -33,17 +33,6 @@ def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise Missing(str(path.relative_to(ROOT)))
     return pd.read_csv(path)
-
-
-def _interval(values: pd.Series, digits: str = ".4g") -> str:
-    """Mean and the half-width of its 95 % t interval over runs."""
-    values = values.dropna()
-    if len(values) == 0:
-        return ""
-    m = values.mean()
-    if len(values) < 2:
-        return f"{m:{digits}}"
-    return f"{m:{digits}} ± {t_half_width(values):.2g}"
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -62,9 +51,9 @@ def training_finals(name: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
         for key in extra:
             row[key] = r[key]
         row.update({"n_samples": int(r["n_samples"]), "steps": int(r["steps"]),
-                    "final objective": _interval(ok["final_objective"])})
+                    "final objective": mean_with_interval(ok["final_objective"])})
         if ok["final_gap"].notna().any():
-            row["final gap"] = _interval(ok["final_gap"], ".3g")
+            row["final gap"] = mean_with_interval(ok["final_gap"], ".3g")
         row["runs diverged"] = f"{int((runs['status'] == 'diverged').sum())} of {len(runs)}"
         row["run-steps/s"] = f"{r['steps_per_s']:.3g}"
         rows.append(row)

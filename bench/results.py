@@ -160,7 +160,7 @@ def numeric_sort(values) -> list:
 def t_half_width(values, level: float = 0.95) -> float:
     """Half-width of the Student-t interval for the mean of ``values`` (independent runs) at
     ``level``; nan for fewer than two values. With few runs the normal quantile 1.96 would cover
-    far less than ``level`` (about 80 % with 3 runs)."""
+    far less than ``level`` (about 81 % with 3 runs)."""
     from scipy import special
 
     x = np.asarray(values, dtype=float)
@@ -174,6 +174,16 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     """The Student-t interval for the mean of ``values`` (a seaborn ``errorbar`` callable)."""
     m, h = float(np.nanmean(values)), t_half_width(values, level)
     return m - h, m + h
+
+
+def mean_with_interval(values, digits: str = ".4g") -> str:
+    """``mean ± half-width`` of the 95 % t interval over runs (``""`` with no values, the mean alone
+    with one)."""
+    values = pd.Series(values, dtype=float).dropna()
+    if len(values) == 0:
+        return ""
+    m = values.mean()
+    return f"{m:{digits}}" if len(values) < 2 else f"{m:{digits}} ± {t_half_width(values):.2g}"
 
 
 def with_se(value, se) -> str:

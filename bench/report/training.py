@@ -12,7 +12,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..train import CURVES_FILE, VARIANCE_FILE
-from ..results import t_interval, t_half_width
+from ..results import mean_with_interval, t_interval
 from .loading import read_results
 from .style import facet_grid
 
@@ -139,14 +139,6 @@ def time_to_target(curves: pd.DataFrame, target: float | None = None) -> pd.Data
             row = {"problem": problem, "estimator": label, "target gap": f"{goal:.3g}",
                    "runs reaching it": f"{len(reached)} of {n_runs}"}
             for col, name in (("step", "steps"), ("evals", "evaluations of f"), ("time_s", "seconds")):
-                row[name] = _mean_interval(reached[col]) if len(reached) else "not reached"
+                row[name] = mean_with_interval(reached[col]) if len(reached) else "not reached"
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _mean_interval(values: pd.Series) -> str:
-    m = values.mean()
-    if len(values) < 2:
-        return f"{m:.4g}"
-    return f"{m:.4g} ± {t_half_width(values):.2g}"
-
