@@ -36,3 +36,24 @@ def run_module(module: str, *args: str, cwd: Path | None = None, timeout: float 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m bench.run ARGS``."""
     return run_module("bench.run", *args, cwd=cwd, timeout=timeout)
+
+
+def finite_difference(fn, theta: dict, h: float = 1e-6):
+    """Central differences of the scalar ``fn(theta)`` in every coordinate of every tensor of
+    ``theta`` (a dict), flattened in the dict's order (as ``bench.harness.flat``)."""
+    import torch
+
+    from bench.harness import flat
+
+    grads = {}
+    for name, value in theta.items():
+        g = torch.zeros_like(value)
+        for i in range(value.numel()):
+            plus = {k: v.clone() for k, v in theta.items()}
+            minus = {k: v.clone() for k, v in theta.items()}
+            plus[name].view(-1)[i] += h
+            minus[name].view(-1)[i] -= h
+            g.view(-1)[i] = (fn(plus) - fn(minus)) / (2 * h)
+        grads[name] = g
+    return flat(grads)
+

@@ -5,22 +5,9 @@ import pytest
 import torch
 
 from bench.exact_variance import normal_rule
-from bench.harness import exact_gradients, flat
+from bench.harness import exact_gradients
 from bench.problems import make_problem
-
-
-def finite_difference(fn, theta: dict[str, torch.Tensor], h=1e-6):
-    grads = {}
-    for name, value in theta.items():
-        g = torch.zeros_like(value)
-        for i in range(value.numel()):
-            plus = {k: v.clone() for k, v in theta.items()}
-            minus = {k: v.clone() for k, v in theta.items()}
-            plus[name].view(-1)[i] += h
-            minus[name].view(-1)[i] -= h
-            g.view(-1)[i] = (fn(plus) - fn(minus)) / (2 * h)
-        grads[name] = g
-    return flat(grads)
+from tests.helpers import finite_difference
 
 
 @pytest.mark.parametrize("name,opts", [

@@ -8,8 +8,9 @@ import torch
 from scipy import integrate, stats
 
 from bench.exact_variance import enumerate_support
-from bench.harness import exact_gradients, flat
+from bench.harness import exact_gradients
 from bench.problems import make_problem
+from tests.helpers import finite_difference
 from bench.problems.bayes_logreg import breast_cancer, expected_softplus
 
 
@@ -53,14 +54,7 @@ def test_bayes_logreg_gradient_against_finite_differences():
     theta = {"mean": 0.2 * torch.ones(1, p.dim, dtype=torch.float64), "log_scale": -0.5 * torch.ones(1, p.dim, dtype=torch.float64)}
     _, jac, exact_phi = exact_gradients(p, theta)
     exact = torch.einsum("sp,spt->st", exact_phi, jac)[0]
-    base = flat(theta, 1)[0]
-
-    def objective(vec):
-        return float(p.exact_objective(p.encode({"mean": vec[: p.dim], "log_scale": vec[p.dim:]})))
-
-    h = 1e-6
-    fd = torch.tensor([(objective(base + h * e) - objective(base - h * e)) / (2 * h)
-                       for e in torch.eye(len(base), dtype=torch.float64)], dtype=torch.float64)
+    fd = finite_difference(lambda t: float(p.exact_objective(p.encode(t))), theta)
     torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-6)
 
 

@@ -5,8 +5,9 @@ difficulty, lengths offered to estimators."""
 import pytest
 import torch
 
-from bench.harness import exact_gradients, flat
+from bench.harness import exact_gradients
 from bench.problems import make_problem
+from tests.helpers import finite_difference
 from bench.problems.sequence import END, all_completions
 from estimators import Sampler, capabilities
 
@@ -44,18 +45,7 @@ def test_exact_gradient_matches_finite_differences():
     theta = {k: v.unsqueeze(0) for k, v in p.init_params("cpu", torch.float64).items()}
     _, jac, exact_phi = exact_gradients(p, theta)
     exact = torch.einsum("sp,spt->st", exact_phi, jac)[0]
-    base = flat(theta, 1)[0]
-
-    def objective(vec):
-        parts, start = {}, 0
-        for k, v in theta.items():
-            parts[k] = vec[start:start + v[0].numel()].reshape(v.shape)
-            start += v[0].numel()
-        return float(p.exact_objective(p.encode(parts)))
-
-    h = 1e-6
-    fd = torch.tensor([(objective(base + h * e) - objective(base - h * e)) / (2 * h)
-                       for e in torch.eye(len(base), dtype=torch.float64)], dtype=torch.float64)
+    fd = finite_difference(lambda t: float(p.exact_objective(p.encode(t))), theta)
     torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-8)
 
 
