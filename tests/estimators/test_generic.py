@@ -8,6 +8,7 @@ there is no per-estimator list here.
 * the bias test: unbiased estimators are not flagged (20,000 replicates, float64); declared-biased
   ones get their bias measured, and each is flagged on at least one problem (else why declare it);
 * same seed, same numbers; another seed, other numbers;
+* every docstring states the formula and (but for the exact reference) its source paper;
 * the batched harness equals a naive loop of one ``backward()`` per replicate on the same noise
   (state carried from step to step for stateful estimators).
 """
@@ -15,6 +16,7 @@ there is no per-estimator list here.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -123,3 +125,14 @@ def test_batched_equals_naive_loop(ename, pname):
         naive.append(torch.cat([(torch.zeros_like(v) if g is None else g).reshape(-1)
                                 for g, v in zip(grads, theta.values())]))
     torch.testing.assert_close(batched, torch.stack(naive), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("ename", preset_names("estimator"))
+def test_docstring_states_the_formula_and_its_source(ename):
+    """Every estimator's class docstring gives its formula (an ``=``) and, unless it is the exact
+    reference (no Monte Carlo), the paper it comes from (a year)."""
+    cls = type(build("estimator", ename))
+    doc = cls.__doc__ or ""
+    assert "=" in doc or "E[f]" in doc, f"{cls.__name__}: no formula in its docstring"
+    if cls.name != "exact":
+        assert re.search(r"\b(19|20)\d\d\b", doc), f"{cls.__name__}: no source paper (year) in its docstring"
