@@ -288,8 +288,8 @@ def fig_time(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
         ok["time_q1_s"] = (ok["time_per_estimate_s"] - half).clip(lower=ok["time_per_estimate_s"] / 10)
         ok["time_q3_s"] = ok["time_per_estimate_s"] + half
     ok, order, extra = add_panel(ok, ["problem"])
-    height = 0.4 * ok.groupby("panel")["label"].nunique().max() + 1.6
-    g = facet_grid(ok, "panel", col_order=order, height=height, aspect=2.0)
+    height = 0.28 * ok.groupby("panel")["label"].nunique().max() + 1.4
+    g = facet_grid(ok, "panel", col_order=order, height=height, aspect=9 / height)  # panels 9 in wide, labels included
     colors = palette(ok["label"])
     for panel, ax in g.axes_dict.items():
         d = ok[ok["panel"] == panel]
