@@ -57,3 +57,21 @@ def finite_difference(fn, theta: dict, h: float = 1e-6):
         grads[name] = g
     return flat(grads)
 
+
+def exact_and_finite_difference(problem, theta: dict):
+    """For ``theta`` with a leading run dimension of 1: the exact gradient in theta as the harness
+    computes it (autograd in phi, through encode's Jacobian) and central differences of the exact
+    objective, both flattened."""
+    import torch
+
+    from bench.harness import exact_gradients
+
+    _, jac, exact_phi = exact_gradients(problem, theta)
+    exact = exact_phi if jac is None else torch.einsum("sp,spt->st", exact_phi, jac.to(exact_phi.dtype))
+
+    def objective(t):
+        with torch.no_grad():
+            return float(problem.exact_objective(problem.encode(t)))
+
+    return exact[0], finite_difference(objective, theta)
+

@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from bench.exact_variance import normal_rule
-from bench.harness import exact_gradients
 from bench.problems import make_problem
-from tests.helpers import finite_difference
+from tests.helpers import exact_and_finite_difference
 
 
 @pytest.mark.parametrize("name,opts", [
@@ -18,15 +17,9 @@ from tests.helpers import finite_difference
 ])
 def test_exact_gradient_matches_finite_differences(name, opts):
     problem = make_problem(name, opts)
-    theta = problem.init_params("cpu", torch.float64)
-    _, jac, exact_phi = exact_gradients(problem, {k: v.unsqueeze(0) for k, v in theta.items()})
-    exact_theta = (exact_phi if jac is None else torch.einsum("sp,spt->st", exact_phi, jac.double()))[0]
-
-    def objective(t):
-        with torch.no_grad():
-            return float(problem.exact_objective(problem.encode(t)))
-
-    torch.testing.assert_close(exact_theta, finite_difference(objective, theta), rtol=1e-6, atol=1e-7)
+    theta = {k: v.unsqueeze(0) for k, v in problem.init_params("cpu", torch.float64).items()}
+    exact, fd = exact_and_finite_difference(problem, theta)
+    torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["gaussian_quadratic", "gaussian_cosine", "gaussian_exp"])

@@ -8,9 +8,8 @@ import torch
 from scipy import integrate, stats
 
 from bench.exact_variance import enumerate_support
-from bench.harness import exact_gradients
 from bench.problems import make_problem
-from tests.helpers import finite_difference
+from tests.helpers import exact_and_finite_difference
 from bench.problems.bayes_logreg import breast_cancer, expected_softplus
 
 
@@ -52,9 +51,7 @@ def test_bayes_logreg_objective_against_adaptive_quadrature_per_point(opts):
 def test_bayes_logreg_gradient_against_finite_differences():
     p = make_problem("bayes_logreg", {"n_data": 60})
     theta = {"mean": 0.2 * torch.ones(1, p.dim, dtype=torch.float64), "log_scale": -0.5 * torch.ones(1, p.dim, dtype=torch.float64)}
-    _, jac, exact_phi = exact_gradients(p, theta)
-    exact = torch.einsum("sp,spt->st", exact_phi, jac)[0]
-    fd = finite_difference(lambda t: float(p.exact_objective(p.encode(t))), theta)
+    exact, fd = exact_and_finite_difference(p, theta)
     torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-6)
 
 

@@ -5,9 +5,8 @@ difficulty, lengths offered to estimators."""
 import pytest
 import torch
 
-from bench.harness import exact_gradients
 from bench.problems import make_problem
-from tests.helpers import finite_difference
+from tests.helpers import exact_and_finite_difference
 from bench.problems.sequence import END, all_completions
 from estimators import Sampler, capabilities
 
@@ -43,9 +42,7 @@ def test_prompts_differ_in_difficulty():
 def test_exact_gradient_matches_finite_differences():
     p = make_problem("sequence_policy", {"n_prompts": 2, "vocab": 3, "max_length": 3})
     theta = {k: v.unsqueeze(0) for k, v in p.init_params("cpu", torch.float64).items()}
-    _, jac, exact_phi = exact_gradients(p, theta)
-    exact = torch.einsum("sp,spt->st", exact_phi, jac)[0]
-    fd = finite_difference(lambda t: float(p.exact_objective(p.encode(t))), theta)
+    exact, fd = exact_and_finite_difference(p, theta)
     torch.testing.assert_close(exact, fd, rtol=1e-6, atol=1e-8)
 
 
