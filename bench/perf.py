@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch.utils.benchmark import Timer
 
-from estimators import make_estimator
+from estimators import Sampler, make_estimator
 
 from .harness import DEFAULT_CHUNK_ELEMENTS, Harness
 from .problems import make_problem
@@ -78,17 +78,19 @@ def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, mi
 def closed_form_rate(problem, estimator_name: str, n_samples: int, n_replicates: int,
                      min_run_time: float = 1.0, device: str = "cpu") -> float:
     """The Gaussian-quadratic estimator in plain tensor ops (no autograd, no distributions):
-    noise, estimates and the same reductions as the harness (sums and sums of squares)."""
+    noise (from the harness's two-generator stream), estimates and the same reductions as the
+    harness (sums and sums of squares)."""
     mu, sigma, k, d = problem.mu, problem.sigma, problem.k, problem.dim
     chunk = max(1, DEFAULT_CHUNK_ELEMENTS // (n_samples * d))
-    gen = torch.Generator(device=device).manual_seed(0)
+    sampler = Sampler.seeded(0, device)  # the harness's stream, so both pay the same for the noise
+    like = torch.zeros((), device=device)
 
     def run():
         s1 = torch.zeros(2 * d, dtype=torch.float64, device=device)
         s2 = torch.zeros(2 * d, dtype=torch.float64, device=device)
         for lo in range(0, n_replicates, chunk):
             c = min(chunk, n_replicates - lo)
-            eps = torch.randn((n_samples, c, d), generator=gen, device=device)
+            eps = sampler.normal((n_samples, c, d), like)
             x = mu + sigma * eps
             if estimator_name == "reparameterization":
                 df = 2 * (x - k)

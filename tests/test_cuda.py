@@ -26,3 +26,15 @@ def test_cuda_timing_runs():
     lat = time_one_estimate(make_problem("policy_mlp"), make_estimator("score_function"), 10, "cuda",
                             torch.float32, min_run_time=0.05)
     assert lat.median_s > 0
+
+
+def test_cuda_stream_is_the_two_generators_halves():
+    from estimators.sampling import SPLIT_MIN_ELEMENTS, Sampler, second_seed
+
+    n = 2 * SPLIT_MIN_ELEMENTS + 1
+    got = Sampler.seeded(4, "cuda").normal((n,), torch.zeros((), device="cuda"))
+    first = torch.Generator(device="cuda").manual_seed(4)
+    second = torch.Generator(device="cuda").manual_seed(second_seed(4))
+    want = torch.cat([torch.randn((n + 1) // 2, generator=first, device="cuda"),
+                      torch.randn(n // 2, generator=second, device="cuda")])
+    assert torch.equal(got, want)

@@ -20,8 +20,8 @@ def naive_estimates(problem, estimator_name, n, R, seed, dtype=torch.float64):
     theta0 = problem.init_params("cpu", dtype)
     with torch.no_grad():
         dist0 = problem.distribution(replicate(problem.encode(with_runs(None, problem, "cpu", dtype)), R))
-    eps = torch.randn((n,) + dist0.batch_shape + dist0.event_shape,
-                      generator=torch.Generator().manual_seed(seed), dtype=dtype)[:, :, 0]
+    eps = Sampler.seeded(seed, "cpu").normal((n,) + dist0.batch_shape + dist0.event_shape,
+                                             torch.zeros((), dtype=dtype))[:, :, 0]
     rows = []
     for r in range(R):
         theta = {k: v.clone().requires_grad_(True) for k, v in theta0.items()}

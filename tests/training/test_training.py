@@ -76,7 +76,7 @@ class _SpyEMA(ScoreFunctionBaseline):
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         before = state.baseline
-        recording = RecordingSampler(sampler.generator)
+        recording = RecordingSampler(sampler.generator, sampler.second)
         out = super().surrogate(dist, cost, n_samples, recording, state, params)
         (eps,) = recording.draws
         x = dist.base_dist.loc + dist.base_dist.scale * eps
