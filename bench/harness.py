@@ -5,7 +5,8 @@ of the run dimension ``[S]``: S independent runs at their own theta, 1 for a job
 are summed and one backward pass gives every estimate as a row of ``phi.grad``. They are mapped to
 theta by the Jacobian of ``encode``, taken once per run (exact, because the cost does not depend
 on theta), and reduced into :class:`bench.statistics.GradientMoments` as they come, so memory stays
-bounded whatever ``n_replicates``. Random numbers come from one generator seeded by ``seed``.
+bounded whatever ``n_replicates``. Random numbers come from the job's stream seeded by ``seed``
+(:meth:`estimators.Sampler.seeded`: two generators, large draws split between them).
 
 With ``compile=True`` each chunk's whole step (the surrogate, its gradient by ``torch.func.grad``
 and the statistics' per-replicate work) runs through ``torch.compile``; the noise is still drawn by
@@ -16,6 +17,7 @@ eager ones up to floating-point rounding.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -46,8 +48,13 @@ class Measurement:
     seconds: float
     messages: list[list[str]] = field(default_factory=list)
     estimates: torch.Tensor | None = None
-    phi_variance: torch.Tensor | None = None  # [S, P_phi]: each phi coordinate's variance per run
     initial_state: object = None  # a stateful estimator's state when the measured replicates began
+    moments: GradientMoments | None = field(default=None, repr=False)  # the sums behind the rows
+
+    @functools.cached_property
+    def phi_variance(self) -> torch.Tensor:
+        """``[S, P_phi]``: each phi coordinate's variance per run (made on first use)."""
+        return self.moments.phi_variance().cpu()
 
     def run_rows(self, run: int = 0) -> list[dict]:
         return [r for r in self.rows if r["run"] == run]
@@ -143,6 +150,7 @@ class Harness:
         per_replicate = n_samples * estimator.elements_per_sample(one, self.cost) * self.n_runs
         self.chunk = max(1, chunk_elements // per_replicate)
         self.moment_warning = problem.moment_warning()
+        self._one_step = problem.distribution(replicate(self.phi0, 1))  # what an estimator prepares at
         self.compiled = None
         if compile:
             if estimator.stateful:
@@ -191,9 +199,10 @@ class Harness:
         ``compile=true`` compiles as a whole (``phase``, where the chunk starts in its batch, and
         ``c`` are static: they fix the batches the chunk touches; chunks are whole batches, so one
         compilation serves all but the last), so sampling's transform, the surrogate, its backward
-        pass and the statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums)``; ``d``
-        and ``q`` only when ``keep`` (otherwise None: the compiled code then never writes the
-        per-replicate values to memory, only their sums)."""
+        pass and the statistics' reductions fuse. Returns ``(d, q, sum_d2, segment sums, finite)``;
+        ``d`` and ``q`` only when ``keep`` (otherwise None: the compiled code then never writes the
+        per-replicate values to memory, only their sums); ``finite``: whether the sums are all
+        finite (:meth:`GradientMoments.all_finite`, here fused into the same code)."""
         expanded = [v.expand(c, *v.shape) for v in phi_values]
 
         def total(*values):
@@ -204,7 +213,8 @@ class Harness:
         q, squares = moments.squares_of(d)
         sums = moments.segment_sums(d, q, phase)
         sum_d2 = None if squares is None else squares.sum(2)
-        return (d, q, sum_d2, sums) if keep else (None, None, sum_d2, sums)
+        finite = moments.finite_flag(sums, sum_d2)
+        return (d, q, sum_d2, sums, finite) if keep else (None, None, sum_d2, sums, finite)
 
     def estimates(self, c: int, sampler: Sampler, state) -> torch.Tensor:
         """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
@@ -221,10 +231,10 @@ class Harness:
         like = next(iter(self.phi0.values()))
         noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
         args = (list(self.phi0.values()), noises, moments.shift, moments, moments.phase, c)
-        d, q, sum_d2, parts = self.compiled(*args, keep)
-        finite = moments.all_finite(parts, sum_d2)
+        d, q, sum_d2, parts, finite = self.compiled(*args, keep)
+        finite = bool(finite)
         if d is None and not finite:
-            d, q, sum_d2, parts = self._chunk_step(*args, True)
+            d, q, sum_d2, parts, _ = self._chunk_step(*args, True)
         moments.add(d, q, sum_d2, parts=parts, count=c, finite=finite)
         return d
 
@@ -250,15 +260,15 @@ class Harness:
         state = estimator.init_state() if fresh else state
         # A learning estimator trains (and freezes) its state here, from a stream of its own.
         warm_up = Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device)
-        estimator.prepare(self.problem.distribution(replicate(self.phi0, 1)), self.cost, self.n_samples, warm_up,
-                          state, fresh)
+        estimator.prepare(self._one_step, self.cost, self.n_samples, warm_up, state, fresh)
         initial_state = copy.deepcopy(state)
         C = moments.aligned_chunk(self.chunk)
         kept = []
         n_chunks = math.ceil(n_replicates / C)
-        # A bar on a terminal only (disable=None: tqdm's own check), never in a log.
-        bar = tqdm(total=n_replicates, unit="rep", desc=estimator.name,
-                   disable=True if not progress or n_chunks < 4 else None, leave=False)
+        # A bar on a terminal only (disable=None: tqdm's own check), never in a log; none at all
+        # unless asked (making one costs more than a small compiled run's kernels).
+        bar = (tqdm(total=n_replicates, unit="rep", desc=estimator.name, disable=None, leave=False)
+               if progress and n_chunks >= 4 else None)
         for lo in range(0, n_replicates, C):
             c = min(C, n_replicates - lo)
             if self.compiled is not None:
@@ -269,8 +279,10 @@ class Harness:
                 moments.update(G)
             if keep_estimates:
                 kept.append(self.projection.to_theta(G.transpose(1, 2).to(torch.float64)).cpu())
-            bar.update(c)
-        bar.close()
+            if bar is not None:
+                bar.update(c)
+        if bar is not None:
+            bar.close()
         if torch.device(self.device).type == "cuda":
             torch.cuda.synchronize()
         low = {} if floors else {"min_se": 2, "min_bias_test": 2}
@@ -283,8 +295,8 @@ class Harness:
             seconds=time.perf_counter() - start,
             messages=[msgs for _, msgs in results],
             estimates=torch.cat(kept, 1) if keep_estimates else None,
-            phi_variance=moments.phi_variance().cpu(),
             initial_state=initial_state,
+            moments=moments,
         )
 
 

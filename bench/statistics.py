@@ -225,10 +225,16 @@ class GradientMoments:
         self.offset += C
 
     @staticmethod
-    def all_finite(parts, sum_d2: torch.Tensor | None = None) -> bool:
-        """Whether a chunk's segment sums (and ``sum_d2``) are all finite: one check on the device."""
+    def finite_flag(parts, sum_d2: torch.Tensor | None = None) -> torch.Tensor:
+        """Whether a chunk's segment sums (and ``sum_d2``) are all finite, as a 0-d tensor on the
+        device (a pure function: the harness's compiled chunk step includes it)."""
         xs = [x for part in parts for x in part[2:4]] + ([] if sum_d2 is None else [sum_d2])
-        return bool(torch.stack([torch.isfinite(x).all() for x in xs]).all())
+        return torch.stack([torch.isfinite(x).all() for x in xs]).all()
+
+    @classmethod
+    def all_finite(cls, parts, sum_d2: torch.Tensor | None = None) -> bool:
+        """:meth:`finite_flag` as a bool."""
+        return bool(cls.finite_flag(parts, sum_d2))
 
     @property
     def phase(self) -> int:
@@ -312,10 +318,14 @@ class GradientMoments:
         # Batch means of the variance's influence values psi_t = q_t - 2 (K_t mu)^T d.
         used = batch_n > 0
         B = int(used.sum())
-        d_theta = to_theta(batch_d[used])  # [B, P_theta]
-        psi = batch_q[used] - 2 * (d_theta * mu_theta) @ masks  # [B, T]
+        if B < len(batch_n):  # batches left empty (by non-finite estimates)
+            batch_d, batch_q, batch_n = batch_d[used], batch_q[used], batch_n[used]
+        weights = batch_n[:, None]
+        d_theta = to_theta(batch_d)  # [B, P_theta]
+        psi = batch_q - 2 * (d_theta * mu_theta) @ masks  # [B, T]
         psi_mean = psi.sum(0) / R
-        spread = ((psi / batch_n[used, None] - psi_mean) ** 2 * batch_n[used, None]).sum(0) / max(B - 1, 1)
+        deviation = psi / weights - psi_mean
+        spread = (deviation * deviation * weights).sum(0) / max(B - 1, 1)
         se_ok = R >= min_se and B >= MIN_BATCHES and moment_warning is None
         if moment_warning is not None:
             messages.append(moment_warning)
@@ -350,8 +360,8 @@ class GradientMoments:
                 m, g = mean_theta[cols], exact_theta[cols]
                 off = off_theta[cols]
                 mse = (Q1[t] + 2 * float(off @ to_theta(S1)[cols]) + R * float(off @ off)) / R
-                gn, mn = float(np.linalg.norm(g)), float(np.linalg.norm(m))
-                out.update(bias=float(np.linalg.norm(m - g)),
+                gn, mn = _norm(g), _norm(m)
+                out.update(bias=_norm(m - g),
                            bias_se=math.sqrt(max(float(variance), 0.0) / R) if se_ok else nan,
                            bias_significant=significant, bias_p_value=p_value, mse=float(mse), true_grad_norm=gn,
                            cosine_to_exact=float(m @ g) / (mn * gn) if mn > 0 and gn > 0 else nan,
@@ -373,15 +383,20 @@ class GradientMoments:
                 g[idx], e[idx] = mean[idx], exact[idx]
             else:
                 g, e = mean[idx] @ J[idx], exact[idx] @ J[idx]
-            gn, en = float(np.linalg.norm(g)), float(np.linalg.norm(e))
+            gn, en = _norm(g), _norm(e)
             out.append(dict(
-                param=name, row_kind="component", dim=len(idx), variance=nan, variance_se=nan, bias=float(np.linalg.norm(g - e)),
+                param=name, row_kind="component", dim=len(idx), variance=nan, variance_se=nan, bias=_norm(g - e),
                 bias_se=nan, bias_significant=significant, bias_p_value=p_value, mse=nan, true_grad_norm=en,
                 cosine_to_exact=float(g @ e) / (gn * en) if gn > 0 and en > 0 else nan,
                 norm_ratio_to_exact=gn / en if en > 0 else nan,
                 update_share=float(g @ mean_theta) / float(mean_theta @ mean_theta) if mean_theta.any() else nan,
                 exact_share=float(e @ exact_theta) / float(exact_theta @ exact_theta) if exact_theta.any() else nan))
         return out
+
+
+def _norm(x: np.ndarray) -> float:
+    """The L2 norm of a vector: ``np.linalg.norm``'s own formula, without its overhead."""
+    return math.sqrt(float(x.dot(x)))
 
 
 def _bias_test(bias: np.ndarray, var_of_mean: np.ndarray, exact: np.ndarray, n: int, dtype) -> tuple[bool, float]:
