@@ -53,7 +53,7 @@ def test_an_unwritable_folder_is_one_line():
 
 def test_ctrl_c_names_the_command_that_resumes(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    args = ["-m", "n_samples=1,2,3", "n_replicates=50000000", "timing=false", f"hydra.sweep.dir={tmp_path}"]
+    args = ["-m", "n_samples=1,2,3", "n_replicates=2000000000", "timing=false", f"hydra.sweep.dir={tmp_path}"]
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
