@@ -54,14 +54,19 @@ def test_an_unwritable_folder_is_one_line():
 def test_ctrl_c_names_the_command_that_resumes(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     args = ["-m", "n_samples=1,2,3", "n_replicates=2000000000", "timing=false", f"hydra.sweep.dir={tmp_path}"]
+    # As at a terminal: a shell that starts a job in the background (CI's may) makes it ignore SIGINT.
     proc = subprocess.Popen([sys.executable, "-m", "bench.run", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (tmp_path / "0").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "0").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == 130
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err
