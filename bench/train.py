@@ -28,7 +28,7 @@ from .cli import entry, job_context
 from .config import CONF_DIR, job_spec
 from .jobs import device_name
 from .problems import build_problem
-from .results import JOB_FILE, SWEEP_FILE, flatten, order_columns, t_half_width, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, flatten, mean_with_interval, order_columns, write_atomic
 from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
@@ -81,8 +81,8 @@ def summary(result: pd.DataFrame, overrides: str = "") -> str:
         obj, gap = ok["final_objective"], ok["final_gap"]
         diverged = int((runs["status"] == "diverged").sum())
         lines.append(f"{head}: after {int(r['final_step']) if len(ok) else 0} steps, objective "
-                     f"{obj.mean():.4g} ± {t_half_width(obj):.2g}"
-                     + (f", gap {gap.mean():.4g} ± {t_half_width(gap):.2g}" if gap.notna().any() else "") + " "
+                     f"{mean_with_interval(obj) or float('nan')}"
+                     + (f", gap {mean_with_interval(gap)}" if gap.notna().any() else "") + " "
                      f"(mean ± 95 % over {len(ok)} runs), {r['steps_per_s']:.3g} run-steps/s"
                      + (f"; {diverged} of {len(runs)} runs diverged" if diverged else ""))
     return "\n".join(lines)
