@@ -12,7 +12,6 @@ import torch
 from estimators import ESTIMATORS, Estimator
 
 from .config import dtype_name, root_defaults
-from .harness import DEFAULT_CHUNK_ELEMENTS
 from .jobs import run_config
 from .presets import preset, preset_names
 from .problems import PROBLEMS, Problem
@@ -50,7 +49,7 @@ def _group(group: str, spec):
 
 def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int, seed: int = 0,
             device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
-            chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False, timing: bool = True,
+            chunk_elements: int | None = None, compile: bool = False, timing: bool = True,
             timing_min_run_time: float = 0.2, progress: bool = False) -> pd.DataFrame:
     """Measure one estimator on one problem: the variance, bias, MSE and time of one gradient
     estimate from ``n_samples`` samples, over ``n_replicates`` independent estimates.

@@ -13,6 +13,9 @@ from omegaconf import OmegaConf
 
 from estimators.options import ConfigError, check_bool, check_choice, check_number
 
+from .harness import default_chunk_elements
+from .results import flatten
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
@@ -67,12 +70,24 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
     n_samples = check_number("n_samples", cfg["n_samples"], integer=True, minimum=1)
     n_replicates = check_number("n_replicates", cfg["n_replicates"], integer=True, minimum=2)
     seed = check_number("seed", cfg["seed"], integer=True, minimum=0)
-    chunk_elements = check_number("chunk_elements", cfg["chunk_elements"], integer=True, minimum=1)
+    chunk_elements = cfg["chunk_elements"]
+    if chunk_elements is not None:  # null: the device's default (bench.harness.default_chunk_elements)
+        chunk_elements = check_number("chunk_elements", chunk_elements, integer=True, minimum=1)
     check_choice("dtype", cfg["dtype"], DTYPES)
     device = check_device(cfg["device"])
+    chunk_elements = default_chunk_elements(device) if chunk_elements is None else chunk_elements
     for key in ("timing", "progress", "allow_not_applicable", "resume", "compile"):
         check_bool(key, cfg.get(key, False))
     min_run_time = check_number("timing_min_run_time", cfg["timing_min_run_time"], positive=True)
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg["dtype"]], chunk_elements,
                    cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))
 
+
+
+def recorded(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's configuration as its result rows record it: flattened (:func:`bench.results.flatten`),
+    with ``chunk_elements: null`` replaced by the device's default, the value the job used."""
+    flat = flatten(config)
+    if "chunk_elements" in flat and (flat["chunk_elements"] is None or flat["chunk_elements"] != flat["chunk_elements"]):
+        flat["chunk_elements"] = default_chunk_elements(str(config.get("device", "cpu")))
+    return flat

@@ -32,7 +32,16 @@ from estimators.sampling import PredrawnSampler, RecordingSampler
 from .problems import Problem
 from .statistics import GradientMoments, Projection, batch_size
 
-DEFAULT_CHUNK_ELEMENTS = 2**19
+DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (2^18-2^20 is fastest there: a chunk's tensors stay in cache)
+# On a GPU a chunk's fixed cost (~2 ms of Python and kernel launches per chunk, measured on an H100)
+# dominates small chunks; larger ones are faster (bench.perf --device cuda) but take more memory.
+CUDA_CHUNK_ELEMENTS = 2**21
+
+
+def default_chunk_elements(device: str | torch.device) -> int:
+    """The sampled elements per chunk when none is given: :data:`CUDA_CHUNK_ELEMENTS` on a GPU,
+    :data:`DEFAULT_CHUNK_ELEMENTS` otherwise."""
+    return CUDA_CHUNK_ELEMENTS if str(device).startswith("cuda") else DEFAULT_CHUNK_ELEMENTS
 WARMUP_SEED_OFFSET = 7_919  # a learning estimator's warm-up draws from seed + this, not the measured stream
 
 
@@ -133,7 +142,7 @@ class Harness:
 
     def __init__(self, problem: Problem, estimator: Estimator, *, n_samples: int,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, compile: bool = False,
+                 chunk_elements: int | None = None, compile: bool = False,
                  theta: dict[str, torch.Tensor] | None = None):
         self.problem, self.estimator, self.n_samples = problem, estimator, n_samples
         self.device, self.dtype = device, dtype
@@ -148,6 +157,7 @@ class Harness:
                                      problem.phi_components()).to(device)
         # Bound the elements a chunk touches: samples times what each touches, over all runs.
         per_replicate = n_samples * estimator.elements_per_sample(one, self.cost) * self.n_runs
+        chunk_elements = default_chunk_elements(device) if chunk_elements is None else chunk_elements
         self.chunk = max(1, chunk_elements // per_replicate)
         self.moment_warning = problem.moment_warning()
         self._one_step = problem.distribution(replicate(self.phi0, 1))  # what an estimator prepares at
@@ -302,7 +312,7 @@ class Harness:
 
 def measure_estimates(problem: Problem, estimator: Estimator, *, n_samples: int, n_replicates: int, seed: int = 0,
                       device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                      chunk_elements: int = DEFAULT_CHUNK_ELEMENTS, keep_estimates: bool = False,
+                      chunk_elements: int | None = None, keep_estimates: bool = False,
                       progress: bool = False) -> Measurement:
     """Measure ``estimator`` on ``problem`` at its initial theta: statistics of ``n_replicates``
     independent estimates, each from ``n_samples`` samples, computed in batched chunks (the

@@ -18,10 +18,10 @@ import torch
 from estimators import Estimator, NotApplicable, build_estimator
 from estimators.options import ConfigError
 
-from .config import job_spec
+from .config import job_spec, recorded
 from .harness import Harness
 from .problems import Problem, build_problem
-from .results import JOB_FILE, flatten, order_columns, write_atomic
+from .results import JOB_FILE, order_columns, write_atomic
 from .timing import time_one_estimate
 
 
@@ -83,7 +83,7 @@ def run_config(config: dict[str, Any], out_dir: Path | str | None = None, job: i
         else:
             config[group] = {"name": given.get("name", given.get("_target_", "")), **given}
     label = {"label": estimator.describe()} if isinstance(estimator, Estimator) else {}
-    base = {"job": job, **flatten(config), **label, "torch_version": torch.__version__,
+    base = {"job": job, **recorded(config), **label, "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
             "job_dir": str(out_dir) if out_dir is not None else ""}
     if error is not None:

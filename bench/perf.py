@@ -19,7 +19,11 @@ each a median over rounds in which the methods are timed in turn with
 ``torch.utils.benchmark.Timer`` (the machine's speed drifts; alternating keeps the ratios fair),
 with the spread over rounds. Also: the batched trainer against the REINFORCE question's own loop
 (run-steps per second), and the peak resident memory of a large harness run. Writes
-``results/perf/perf.csv`` and ``trainer.csv`` and prints the README's tables.
+``results/perf/perf.csv`` and ``trainer.csv`` and prints the README's tables. With ``--device cuda``
+the sizes are a GPU's (:func:`gpu_cases`), the files ``perf_cuda.csv`` (``--out``) and
+``trainer_cuda.csv``; ``--chunk-sweep`` adds the rates against ``chunk_elements`` (``chunks*.csv``)
+and, on a GPU, the peak memory of heavy pairs at the default chunk. ``.ci/gpu-check`` runs it all
+on a CUDA machine, with the CUDA tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from torch.utils.benchmark import Timer
 
 from estimators import Sampler, make_estimator
 
-from .harness import DEFAULT_CHUNK_ELEMENTS, Harness
+from .harness import DEFAULT_CHUNK_ELEMENTS, Harness, default_chunk_elements
 from .problems import make_problem
 
 PEERS_HINT = "the peer needs the optional extra: pip install -e '.[peers]' (jax, optax==0.2.6)"
@@ -76,12 +80,13 @@ def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, mi
 
 
 def closed_form_rate(problem, estimator_name: str, n_samples: int, n_replicates: int,
-                     min_run_time: float = 1.0, device: str = "cpu") -> float:
+                     min_run_time: float = 1.0, device: str = "cpu",
+                     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> float:
     """The Gaussian-quadratic estimator in plain tensor ops (no autograd, no distributions):
     noise (from the harness's two-generator stream), estimates and the same reductions as the
     harness (sums and sums of squares)."""
     mu, sigma, k, d = problem.mu, problem.sigma, problem.k, problem.dim
-    chunk = max(1, DEFAULT_CHUNK_ELEMENTS // (n_samples * d))
+    chunk = max(1, chunk_elements // (n_samples * d))
     sampler = Sampler.seeded(0, device)  # the harness's stream, so both pay the same for the noise
     like = torch.zeros((), device=device)
 
@@ -118,7 +123,8 @@ class Peer:
     jacobians, averaged over ``n_samples`` per estimate, summed and squared per chunk (the same
     reductions as the harness); chunks as the harness's, one jit compilation per chunk shape."""
 
-    def __init__(self, problem, estimator_name: str, n_samples: int, n_replicates: int):
+    def __init__(self, problem, estimator_name: str, n_samples: int, n_replicates: int,
+                 chunk_elements: int = DEFAULT_CHUNK_ELEMENTS):
         import jax
         import jax.numpy as jnp
         from optax import monte_carlo
@@ -139,7 +145,7 @@ class Peer:
             return g.sum(0), (g * g).sum(0)
 
         self.step = jax.jit(chunk_sums, static_argnums=1)
-        self.chunk = max(1, DEFAULT_CHUNK_ELEMENTS // (n_samples * d))
+        self.chunk = max(1, chunk_elements // (n_samples * d))
         start = time.perf_counter()
         self.run()  # compiles every chunk shape
         self.compile_s = time.perf_counter() - start - self._steady()
@@ -149,7 +155,7 @@ class Peer:
         self.run()
         return time.perf_counter() - start
 
-    def run(self):
+    def run(self):  # on jax's default device: the GPU where jax has one
         key = self.jax.random.PRNGKey(0)
         out = []
         for lo in range(0, self.R, self.chunk):
@@ -168,36 +174,48 @@ def peers_available() -> bool:
 
 
 def measure_case(pname: str, popts: dict, ename: str, n: int, reps: int, *, quick: bool, rounds: int = 5,
-                 compile: bool = False, peers: bool = False, device: str = "cpu", naive: bool = True) -> dict:
+                 compile: bool = False, peers: bool = False, device: str = "cpu", naive: bool = True,
+                 chunk_elements: int | None = None) -> dict:
     """The rates of every method, measured in alternation over ``rounds`` short rounds; medians
-    and, per method, the spread over the rounds ((max - min) / median)."""
+    and, per method, the spread over the rounds ((max - min) / median). A method that fails to
+    set up (a compiler or the peer on an untried machine) is left out of the row, which says why
+    in ``<method>_error``; the others are still measured."""
+    chunk_elements = default_chunk_elements(device) if chunk_elements is None else chunk_elements
     problem = make_problem(pname, popts)
     t = (0.3 if quick else 1.0) / rounds
     closed = pname == "gaussian_quadratic"
-    methods = {}
-    harness = Harness(problem, make_estimator(ename), n_samples=n, device=device)
+    methods, extra = {}, {}
+    harness = Harness(problem, make_estimator(ename), n_samples=n, device=device, chunk_elements=chunk_elements)
     harness.run(min(reps, 1000))  # warm-up
     methods["harness"] = lambda: harness_rate(harness, reps, t)
-    extra = {}
     if naive:
         methods["naive"] = lambda: naive_rate(problem, ename, n, 100 if quick else 300, t, device)
     if compile:
-        start = time.perf_counter()
-        compiled = Harness(problem, make_estimator(ename), n_samples=n, device=device, compile=True)
-        compiled.run(reps)  # compiles each chunk shape
-        extra["compile_s"] = time.perf_counter() - start
-        methods["compiled"] = lambda: harness_rate(compiled, reps, t)
+        try:
+            start = time.perf_counter()
+            compiled = Harness(problem, make_estimator(ename), n_samples=n, device=device, compile=True,
+                               chunk_elements=chunk_elements)
+            compiled.run(reps)  # compiles each chunk shape
+            extra["compile_s"] = time.perf_counter() - start
+            methods["compiled"] = lambda: harness_rate(compiled, reps, t)
+        except Exception as err:  # noqa: BLE001 - recorded in the row, the other methods go on
+            extra["compiled_error"] = f"{type(err).__name__}: {err}".splitlines()[0]
     if closed:
-        methods["closed_form"] = lambda: closed_form_rate(problem, ename, n, reps, t, device)
-    if peers and closed and popts.get("dim", 1) == 1 and device == "cpu":
-        peer = Peer(problem, ename, n, reps)
-        extra["peer_compile_s"] = peer.compile_s
-        methods["peer"] = lambda: reps / _median_seconds(peer.run, t)
+        methods["closed_form"] = lambda: closed_form_rate(problem, ename, n, reps, t, device, chunk_elements)
+    if peers and closed and popts.get("dim", 1) == 1:
+        try:
+            peer = Peer(problem, ename, n, reps, chunk_elements)
+            extra["peer_compile_s"] = peer.compile_s
+            extra["peer_device"] = str(peer.jax.devices()[0].platform)
+            methods["peer"] = lambda: reps / _median_seconds(peer.run, t)
+        except Exception as err:  # noqa: BLE001
+            extra["peer_error"] = f"{type(err).__name__}: {err}".splitlines()[0]
     rates = {m: [] for m in methods}
     for _ in range(rounds):
         for m, fn in methods.items():
             rates[m].append(fn())
-    row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps, device=device)
+    row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps, device=device,
+               chunk_elements=chunk_elements)
     for m, values in rates.items():
         s = pd.Series(values)
         row[f"{m}_per_s"] = float(s.median())
@@ -211,8 +229,11 @@ def measure_case(pname: str, popts: dict, ename: str, n: int, reps: int, *, quic
     return row
 
 
-def cases(quick: bool) -> list[tuple]:
-    """``(problem, options, estimator, n_samples, n_replicates)`` of the speed table."""
+def cases(quick: bool, device: str = "cpu") -> list[tuple]:
+    """``(problem, options, estimator, n_samples, n_replicates)`` of the speed table (on a GPU, the
+    sizes at which it is busy, and fewer rows: each compiles in its own time)."""
+    if device.startswith("cuda"):
+        return gpu_cases(quick)
     big = [100_000] if quick else [100_000, 1_000_000]
     out = []
     for ename in ("score_function", "reparameterization"):
@@ -228,15 +249,55 @@ def cases(quick: bool) -> list[tuple]:
     return out
 
 
-def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0) -> float:
+def gpu_cases(quick: bool) -> list[tuple]:
+    big = 1_000_000 if quick else 10_000_000
+    out = []
+    for ename in ("score_function", "reparameterization"):
+        out += [("gaussian_quadratic", {"dim": 1}, ename, 1, 100_000), ("gaussian_quadratic", {"dim": 1}, ename, 1, big),
+                ("gaussian_quadratic", {"dim": 1}, ename, 10, big // 10), ("policy_mlp", {}, ename, 10, big // 10)]
+    out.append(("gaussian_quadratic", {"dim": 100}, "score_function", 1, big // 10))
+    return out
+
+
+def chunk_sweep(device: str, peers: bool, exponents=range(19, 24), n_replicates: int = 10_000_000) -> pd.DataFrame:
+    """Every method's rate against ``chunk_elements`` (2^19 ... 2^23; score function, ``n_samples=1``,
+    shorter rounds): on a GPU the chunk's fixed cost decides the rate."""
+    return pd.DataFrame([measure_case("gaussian_quadratic", {"dim": 1}, "score_function", 1, n_replicates, quick=True,
+                                      compile=True, peers=peers, device=device, naive=False, chunk_elements=2**k)
+                         for k in exponents])
+
+
+# Pairs with the most memory per chunk among those measured (the group estimators on the sequence policy first).
+HEAVY_PAIRS = (("grpo", "sequence_policy", 10), ("exact", "sequence_policy", 10), ("score_function", "policy_mlp", 10),
+               ("dr_grpo", "bayes_logreg", 10), ("reinmax", "categorical_bandit", 10),
+               ("score_function", "gaussian_quadratic", 1))
+
+
+def peak_gpu_memory(device: str) -> pd.DataFrame:
+    """Peak GPU memory (``torch.cuda.max_memory_allocated``) of a three-chunk run of each of
+    :data:`HEAVY_PAIRS` at the device's default chunk."""
+    from .presets import build
+
+    rows = []
+    for e, p, n in HEAVY_PAIRS:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        h = Harness(build("problem", p), build("estimator", e), n_samples=n, device=device)
+        h.run(2 * h.chunk + 1)
+        rows.append({"estimator": e, "problem": p, "n_samples": n, "chunk": h.chunk,
+                     "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30})
+    return pd.DataFrame(rows)
+
+
+def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0, device: str = "cpu") -> float:
     """Run-steps per second of the REINFORCE question's own training loop: one policy network, one
     ``backward()`` and one Adam step per step, an EMA baseline (one run at a time)."""
     from .problems.policy import PolicyNet
 
     torch.manual_seed(0)
-    net = PolicyNet()
+    net = PolicyNet().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
-    x, y = torch.ones(1), 3.0
+    x, y = torch.ones(1, device=device), 3.0
     baseline = 0.0
 
     def loop():
@@ -252,10 +313,10 @@ def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0) ->
             opt.step()
             baseline = 0.9 * baseline + 0.1 * float(reward.mean())
 
-    return steps / _median_seconds(loop, min_run_time)
+    return steps / _median_seconds(loop, min_run_time, device)
 
 
-def trainer_rate(n_seeds: int, n_samples: int, steps: int) -> float:
+def trainer_rate(n_seeds: int, n_samples: int, steps: int, device: str = "cpu") -> float:
     """Run-steps per second of :func:`bench.training.train` with ``n_seeds`` batched runs (the
     same policy network, EMA baseline and Adam; logging once at the end, not timed)."""
     from .training import train
@@ -263,21 +324,22 @@ def trainer_rate(n_seeds: int, n_samples: int, steps: int) -> float:
     problem = make_problem("policy_mlp")
     estimator = make_estimator("score_function_baseline", {"baseline": "ema", "decay": 0.9})
     train(problem, estimator, {"name": "adam", "lr": 0.01}, n_samples=n_samples, steps=5, n_seeds=n_seeds,
-          log_every=5)  # warm-up
+          log_every=5, device=device)  # warm-up
     done = train(problem, estimator, {"name": "adam", "lr": 0.01}, n_samples=n_samples, steps=steps,
-                 n_seeds=n_seeds, log_every=steps)
+                 n_seeds=n_seeds, log_every=steps, device=device)
     return steps * n_seeds / done.seconds
 
 
-def trainer_table(quick: bool, rounds: int = 3) -> pd.DataFrame:
-    """The batched trainer against the question's loop, in alternation; medians over rounds."""
+def trainer_table(quick: bool, rounds: int = 3, device: str = "cpu") -> pd.DataFrame:
+    """The batched trainer against the question's loop (both on ``device``), in alternation;
+    medians over rounds."""
     rows = []
     for n_seeds in (10, 100, 1000):
         loop, batched = [], []
         for _ in range(rounds):
-            loop.append(question_loop_rate(10, 50 if quick else 200, 0.3 if quick else 1.0))
-            batched.append(trainer_rate(n_seeds, 10, 50 if quick else 200))
-        row = dict(n_seeds=n_seeds, question_loop_per_s=float(pd.Series(loop).median()),
+            loop.append(question_loop_rate(10, 50 if quick else 200, 0.3 if quick else 1.0, device))
+            batched.append(trainer_rate(n_seeds, 10, 50 if quick else 200, device))
+        row = dict(device=device, n_seeds=n_seeds, question_loop_per_s=float(pd.Series(loop).median()),
                    trainer_per_s=float(pd.Series(batched).median()))
         row["trainer_vs_loop"] = row["trainer_per_s"] / row["question_loop_per_s"]
         print(f"trainer policy_mlp n_seeds={n_seeds:<5} question's loop {row['question_loop_per_s']:.4g} run-steps/s, "
@@ -311,7 +373,9 @@ def markdown_table(df: pd.DataFrame) -> str:
     lines = ["| problem | estimator | n | R | " + " | ".join(c[0] for c in cols) + " |",
              "|---" * (4 + len(cols)) + "|"]
     for r in df.to_dict("records"):
-        prob = f"{r['problem']} (dim {r['dim']})" if r["dim"] != "" and not pd.isna(r["dim"]) else r["problem"]
+        dim = r["dim"]
+        dim = int(dim) if isinstance(dim, float) and dim.is_integer() else dim  # read back from a CSV as 1.0
+        prob = f"{r['problem']} (dim {dim})" if dim != "" and not pd.isna(dim) else r["problem"]
         lines.append(f"| {prob} | {r['estimator']} | {r['n_samples']} | {r['n_replicates']:.0e} | "
                      + " | ".join(_fmt(r.get(c[1]), c[2]) for c in cols) + " |")
     return "\n".join(lines)
@@ -362,6 +426,10 @@ def main(argv=None) -> int:
     parser.add_argument("--peers", action="store_true", help="also time optax.monte_carlo under jax.jit")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (synchronised timing)")
     parser.add_argument("--no-trainer", action="store_true", help="skip the trainer's table")
+    parser.add_argument("--chunk-sweep", action="store_true",
+                        help="also the rates against chunk size (and, on a GPU, the peak memory at the default)")
+    parser.add_argument("--chunk-elements", type=int, default=None,
+                        help="elements per chunk of every method (default: the harness's for the device)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -373,9 +441,15 @@ def main(argv=None) -> int:
         print(f"note: {PEERS_HINT}; measuring without it", file=sys.stderr)
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else (platform.processor() or platform.machine())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {args.device} ({name})")
-    rows = [measure_case(p, o, e, n, R, quick=args.quick, compile=args.compile, peers=peers, device=args.device,
-                         naive=not (n == 100 and R > 100_000))
-            for p, o, e, n, R in cases(args.quick)]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for p, o, e, n, R in cases(args.quick, args.device):
+        rows.append(measure_case(p, o, e, n, R, quick=args.quick, compile=args.compile, peers=peers, device=args.device,
+                                 naive=not (n == 100 and R > 100_000), chunk_elements=args.chunk_elements))
+        # Written after every row: a run stopped part-way keeps what it measured.
+        pd.DataFrame(rows).assign(torch_version=torch.__version__, threads=torch.get_num_threads(),
+                                  machine=name).to_csv(out, index=False)
     df = pd.DataFrame(rows).assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)
     if not args.no_memory:
         mem = peak_memory_mb(1_000_000, 100)
@@ -389,13 +463,20 @@ def main(argv=None) -> int:
             b = bytes_per_estimate(h, h.chunk)
             df[f"bytes_per_estimate_{'compiled' if mode else 'eager'}"] = b
             print(f"score_function, n_samples=1, {'compiled' if mode else 'eager'}: {b:.0f} bytes allocated per estimate")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(markdown_table(df))
-    if not args.no_trainer and args.device == "cpu":
-        trainer = trainer_table(args.quick)
-        trainer.to_csv(out.with_name("trainer.csv"), index=False)
+    if args.chunk_sweep:
+        tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
+        sweep = chunk_sweep(args.device, peers)
+        sweep.to_csv(out.with_name(f"chunks{tag}.csv"), index=False)
+        if args.device.startswith("cuda"):
+            memory = peak_gpu_memory(args.device)
+            memory.to_csv(out.with_name(f"chunks{tag}_memory.csv"), index=False)
+            print(memory.to_string(index=False))
+    if not args.no_trainer:
+        trainer = trainer_table(args.quick, device=args.device)
+        trainer.to_csv(out.with_name("trainer.csv" if args.device == "cpu" else
+                                     f"trainer_{args.device.replace(':', '')}.csv"), index=False)
         print()
         print(trainer_markdown(trainer))
     print(f"written: {out}")

@@ -173,6 +173,36 @@ def perf_table() -> str:
     return "\n".join(out)
 
 
+def perf_cuda_table() -> str:
+    """The GPU's speed table (``bench.perf --device cuda``), its trainer table, the chunk-size sweep
+    and the peak GPU memory at the default chunk, from ``results/perf/*cuda*.csv``."""
+    from .perf import markdown_table, trainer_markdown
+
+    df = _read(RESULTS / "perf" / "perf_cuda.csv")
+    r = df.iloc[0]
+    out = [f"torch {r['torch_version']}, float32, {r['machine']}, default chunk ({int(r['chunk_elements']):,} "
+           "elements); each figure the median of interleaved rounds:", "", markdown_table(df)]
+    trainer = RESULTS / "perf" / "trainer_cuda.csv"
+    if trainer.is_file():
+        out += ["", "Both loops on the GPU:", "", trainer_markdown(pd.read_csv(trainer))]
+    chunks = RESULTS / "perf" / "chunks_cuda.csv"
+    if chunks.is_file():
+        c = pd.read_csv(chunks)
+        cols = {"chunk_elements": "chunk_elements", "harness_per_s": "harness /s", "compiled_per_s": "compiled /s",
+                "closed_form_per_s": "closed form /s", "peer_per_s": "optax + jax.jit /s"}
+        c = c[[k for k in cols if k in c]].rename(columns=cols)
+        c["chunk_elements"] = [f"2^{int(v).bit_length() - 1}" for v in c["chunk_elements"]]
+        out += ["", f"The chunk size (score function, `n_samples=1`, R = {int(pd.read_csv(chunks)['n_replicates'].iloc[0]):.0e}, "
+                "shorter rounds):", "", c.to_markdown(index=False, floatfmt=".3g")]
+    memory = RESULTS / "perf" / "chunks_cuda_memory.csv"
+    if memory.is_file():
+        m = pd.read_csv(memory)
+        out += ["", "Peak GPU memory of a run at the default chunk (`torch.cuda.max_memory_allocated`): "
+                + ", ".join(f"{x.estimator} on {x.problem} (n = {x.n_samples}) {x.peak_gib:.2f} GiB"
+                            for x in m.itertuples()) + "."]
+    return "\n".join(out)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "calibration-table": calibration_table,
     "floor-table": floor_table,
@@ -184,6 +214,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "reinmax-figure": reinmax_figure,
     "relax-table": relax_table,
     "perf-table": perf_table,
+    "perf-cuda-table": perf_cuda_table,
 }
 
 

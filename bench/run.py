@@ -21,9 +21,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from .cli import entry, job_context
-from .config import CONF_DIR
+from .config import CONF_DIR, recorded
 from .jobs import run_config
-from .results import JOB_FILE, SWEEP_FILE, flatten, summary_table, with_se, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, summary_table, with_se, write_atomic
 
 log = logging.getLogger(__name__)  # to the job's run.log (conf/base.yaml: Hydra's file handler only)
 
@@ -54,7 +54,7 @@ def previous_result(out_dir: Path, config: dict, file_name: str = JOB_FILE) -> p
     except (pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     row = previous.iloc[0]
-    for key, value in flatten(config).items():
+    for key, value in recorded(config).items():
         if key in NOT_RESULT_KEYS:
             continue
         if key not in previous or str(row[key]) != str(value) and not (pd.isna(row[key]) and value is None):

@@ -25,10 +25,10 @@ from estimators import NotApplicable, build_estimator
 from estimators.options import ConfigError
 
 from .cli import entry, job_context
-from .config import CONF_DIR, job_spec
+from .config import CONF_DIR, job_spec, recorded
 from .jobs import device_name
 from .problems import build_problem
-from .results import JOB_FILE, SWEEP_FILE, flatten, mean_with_interval, order_columns, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, mean_with_interval, order_columns, write_atomic
 from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
@@ -41,7 +41,7 @@ def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) 
     """One training job from its configuration: ``{"result": ..., "curves": ..., "variance": ...}``
     tables with the configuration in columns (written to ``out_dir`` when given). Never raises for a
     bad job: its status and message go into the result row."""
-    base = {"job": job, **flatten(config), "torch_version": torch.__version__,
+    base = {"job": job, **recorded(config), "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
             "job_dir": str(out_dir) if out_dir is not None else ""}
     tables = {"result": pd.DataFrame(), "curves": pd.DataFrame(), "variance": pd.DataFrame()}

@@ -100,7 +100,7 @@ def _per_run(values: dict[str, torch.Tensor]) -> torch.Tensor:
 def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, n_samples: int, steps: int,
           n_seeds: int = 1, log_every: int = 1, variance_every: int = 0, variance_replicates: int = 10_000,
           seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32,
-          chunk_elements: int = 2**19, sampler: Sampler | None = None) -> Training:
+          chunk_elements: int | None = None, sampler: Sampler | None = None) -> Training:
     """Train ``n_seeds`` independent runs for ``steps`` steps; see the module docstring. The
     estimates' noise comes from ``sampler`` (default: seeded with ``seed``)."""
     theta = {k: v.expand(n_seeds, *v.shape[1:]).clone().requires_grad_(True)

@@ -47,6 +47,12 @@ def test_the_peer_computes_the_same_estimator():
 
 def test_perf_without_the_peer_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setattr(perf, "peers_available", lambda: False)
-    monkeypatch.setattr(perf, "cases", lambda quick: [("gaussian_quadratic", {"dim": 1}, "score_function", 1, 1000)])
+    monkeypatch.setattr(perf, "cases", lambda quick, device="cpu": [("gaussian_quadratic", {"dim": 1}, "score_function", 1, 1000)])
     assert perf.main(["--quick", "--peers", "--no-memory", "--no-trainer", "--out", "/tmp/bench_perf_test.csv"]) == 0
     assert "pip install -e '.[peers]'" in capsys.readouterr().err
+
+
+def test_chunk_sweep_times_every_method_at_each_chunk():
+    df = perf.chunk_sweep("cpu", peers=False, exponents=(10, 12), n_replicates=5000)
+    assert list(df["chunk_elements"]) == [1024, 4096]
+    assert (df[["harness_per_s", "compiled_per_s", "closed_form_per_s"]] > 0).all().all()

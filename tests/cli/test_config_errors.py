@@ -100,3 +100,19 @@ def test_result_columns(make_cfg, tmp_path):
     assert (df["evals_per_estimate"] == 10).all()
     assert (df["work_variance"] == df["variance"] * 10).all()
     assert (df["time_per_estimate_s"] > 0).all()
+
+
+def test_chunk_elements_null_is_the_devices_default_and_recorded_as_used(make_cfg, tmp_path):
+    """``chunk_elements: null`` (the default) chunks as 2^19 does on a CPU, same rows, and the rows
+    record 2^19, the value used (so a resumed run matches either spelling)."""
+    from bench.harness import CUDA_CHUNK_ELEMENTS, DEFAULT_CHUNK_ELEMENTS, default_chunk_elements
+
+    assert default_chunk_elements("cpu") == DEFAULT_CHUNK_ELEMENTS == 2**19
+    assert default_chunk_elements("cuda:0") == CUDA_CHUNK_ELEMENTS
+    cols = ["param", "variance", "variance_se", "bias"]
+    auto = run_job(make_cfg("n_replicates=3000", "timing=false"), tmp_path / "a")
+    given = run_job(make_cfg("n_replicates=3000", "timing=false", f"chunk_elements={2**19}"), tmp_path / "b")
+    pd.testing.assert_frame_equal(auto[cols], given[cols])
+    assert (auto["chunk_elements"] == 2**19).all() and auto["status"].eq("ok").all()
+    assert run_job(make_cfg("n_replicates=3000", "timing=false", "chunk_elements=0"),
+                   tmp_path / "c")["message"].iloc[0].startswith("chunk_elements")
