@@ -259,9 +259,11 @@ def gpu_cases(quick: bool) -> list[tuple]:
     return out
 
 
-def chunk_sweep(device: str, peers: bool, exponents=range(19, 24), n_replicates: int = 10_000_000) -> pd.DataFrame:
-    """Every method's rate against ``chunk_elements`` (2^19 ... 2^23; score function, ``n_samples=1``,
-    shorter rounds): on a GPU the chunk's fixed cost decides the rate."""
+def chunk_sweep(device: str, peers: bool, exponents=None, n_replicates: int = 10_000_000) -> pd.DataFrame:
+    """Every method's rate against ``chunk_elements`` (2^16 ... 2^23 on a CPU, 2^19 ... 2^23 on a GPU;
+    score function, ``n_samples=1``, shorter rounds): on a GPU the chunk's fixed cost decides the rate."""
+    if exponents is None:
+        exponents = range(19, 24) if device.startswith("cuda") else range(16, 24)
     return pd.DataFrame([measure_case("gaussian_quadratic", {"dim": 1}, "score_function", 1, n_replicates, quick=True,
                                       compile=True, peers=peers, device=device, naive=False, chunk_elements=2**k)
                          for k in exponents])
@@ -467,7 +469,8 @@ def main(argv=None) -> int:
     print(markdown_table(df))
     if args.chunk_sweep:
         tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
-        sweep = chunk_sweep(args.device, peers)
+        sweep = chunk_sweep(args.device, peers).assign(torch_version=torch.__version__,
+                                                       threads=torch.get_num_threads(), machine=name)
         sweep.to_csv(out.with_name(f"chunks{tag}.csv"), index=False)
         if args.device.startswith("cuda"):
             memory = peak_gpu_memory(args.device)

@@ -165,12 +165,26 @@ def perf_table() -> str:
     trainer = RESULTS / "perf" / "trainer.csv"
     if trainer.is_file():
         out += ["", trainer_markdown(pd.read_csv(trainer))]
+    out += _chunk_table(RESULTS / "perf" / "chunks.csv")
     if "peak_rss_mb_1e6x100" in df and pd.notna(r["peak_rss_mb_1e6x100"]):
         note = f"Memory: `n_replicates=1e6, n_samples=100` (1e8 samples) peaks at {r['peak_rss_mb_1e6x100']:.0f} MB resident"
         if "import_rss_mb" in df and pd.notna(r["import_rss_mb"]):
             note += f", of which {r['import_rss_mb']:.0f} MB is importing torch"
         out += ["", note + " (`VmHWM` of a fresh process)."]
     return "\n".join(out)
+
+
+def _chunk_table(path: Path) -> list[str]:
+    """The chunk-size sweep (``bench.perf --chunk-sweep``) as README lines; none without the file."""
+    if not path.is_file():
+        return []
+    df = pd.read_csv(path)
+    cols = {"chunk_elements": "chunk_elements", "harness_per_s": "harness /s", "compiled_per_s": "compiled /s",
+            "closed_form_per_s": "closed form /s", "peer_per_s": "optax + jax.jit /s"}
+    c = df[[k for k in cols if k in df]].rename(columns=cols)
+    c["chunk_elements"] = [f"2^{int(v).bit_length() - 1}" for v in c["chunk_elements"]]
+    return ["", f"The chunk size (score function, `n_samples=1`, R = {int(df['n_replicates'].iloc[0]):.0e}, shorter "
+            "rounds; `python -m bench.perf --chunk-sweep`):", "", c.to_markdown(index=False, floatfmt=".3g")]
 
 
 def perf_cuda_table() -> str:
@@ -185,15 +199,7 @@ def perf_cuda_table() -> str:
     trainer = RESULTS / "perf" / "trainer_cuda.csv"
     if trainer.is_file():
         out += ["", "Both loops on the GPU:", "", trainer_markdown(pd.read_csv(trainer))]
-    chunks = RESULTS / "perf" / "chunks_cuda.csv"
-    if chunks.is_file():
-        c = pd.read_csv(chunks)
-        cols = {"chunk_elements": "chunk_elements", "harness_per_s": "harness /s", "compiled_per_s": "compiled /s",
-                "closed_form_per_s": "closed form /s", "peer_per_s": "optax + jax.jit /s"}
-        c = c[[k for k in cols if k in c]].rename(columns=cols)
-        c["chunk_elements"] = [f"2^{int(v).bit_length() - 1}" for v in c["chunk_elements"]]
-        out += ["", f"The chunk size (score function, `n_samples=1`, R = {int(pd.read_csv(chunks)['n_replicates'].iloc[0]):.0e}, "
-                "shorter rounds):", "", c.to_markdown(index=False, floatfmt=".3g")]
+    out += _chunk_table(RESULTS / "perf" / "chunks_cuda.csv")
     memory = RESULTS / "perf" / "chunks_cuda_memory.csv"
     if memory.is_file():
         m = pd.read_csv(memory)
