@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bench.harness import measure_estimates as measure
+from bench.presets import applicable_pairs, build
 from bench.problems import make_problem
 from bench.timing import time_one_estimate
 from estimators import make_estimator
@@ -42,12 +43,10 @@ def test_cuda_stream_is_the_two_generators_halves():
     assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("estimator,problem", __import__("bench.presets", fromlist=["x"]).applicable_pairs())
+@pytest.mark.parametrize("estimator,problem", applicable_pairs())
 def test_every_applicable_pair_runs_on_cuda(estimator, problem):
     """Every registered estimator on every problem it applies to, with the tensors on the GPU: no
     device mismatch, finite statistics, the exact gradient computed there too."""
-    from bench.presets import build
-
     m = measure(build("problem", problem), build("estimator", estimator), n_samples=4, n_replicates=2000, seed=0,
                 device="cuda")
     assert m.status() == "ok", m.status()
