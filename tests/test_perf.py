@@ -46,8 +46,8 @@ def test_the_peer_computes_the_same_estimator():
 
 
 def test_perf_without_the_peer_says_how_to_get_it(monkeypatch, capsys):
-    monkeypatch.setattr(perf, "peers_available", lambda: False)
-    monkeypatch.setattr(perf, "cases", lambda quick, device="cpu": [("gaussian_quadratic", {"dim": 1}, "score_function", 1, 1000)])
+    monkeypatch.setattr(perf.cli, "peers_available", lambda: False)
+    monkeypatch.setattr(perf.cli, "cases", lambda quick, device="cpu": [("gaussian_quadratic", {"dim": 1}, "score_function", 1, 1000)])
     assert perf.main(["--quick", "--peers", "--no-memory", "--no-trainer", "--out", "/tmp/bench_perf_test.csv"]) == 0
     assert "pip install -e '.[peers]'" in capsys.readouterr().err
 

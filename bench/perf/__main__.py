@@ -1,0 +1,7 @@
+"""``python -m bench.perf``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
