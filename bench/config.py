@@ -83,7 +83,6 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
                    cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))
 
 
-
 def recorded(config: Mapping[str, Any]) -> dict[str, Any]:
     """A job's configuration as its result rows record it: flattened (:func:`bench.results.flatten`),
     with ``chunk_elements: null`` replaced by the device's default, the value the job used."""

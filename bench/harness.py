@@ -36,13 +36,13 @@ DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (eager: about as fast from 2^16 to 2^
 # On a GPU a chunk's fixed cost (~2 ms of Python and kernel launches per chunk, measured on an H100)
 # dominates small chunks; larger ones are faster (bench.perf --device cuda) but take more memory.
 CUDA_CHUNK_ELEMENTS = 2**21
+WARMUP_SEED_OFFSET = 7_919  # a learning estimator's warm-up draws from seed + this, not the measured stream
 
 
 def default_chunk_elements(device: str | torch.device) -> int:
     """The sampled elements per chunk when none is given: :data:`CUDA_CHUNK_ELEMENTS` on a GPU,
     :data:`DEFAULT_CHUNK_ELEMENTS` otherwise."""
     return CUDA_CHUNK_ELEMENTS if str(device).startswith("cuda") else DEFAULT_CHUNK_ELEMENTS
-WARMUP_SEED_OFFSET = 7_919  # a learning estimator's warm-up draws from seed + this, not the measured stream
 
 
 @dataclass
