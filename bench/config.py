@@ -48,7 +48,7 @@ class JobSpec:
     seed: int
     device: str
     dtype: torch.dtype
-    chunk_elements: int
+    chunk_elements: int | None  # None: the device's default, chosen by the harness
     timing: bool
     timing_min_run_time: float
     progress: bool
@@ -75,7 +75,6 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
         chunk_elements = check_number("chunk_elements", chunk_elements, integer=True, minimum=1)
     check_choice("dtype", cfg["dtype"], DTYPES)
     device = check_device(cfg["device"])
-    chunk_elements = default_chunk_elements(device) if chunk_elements is None else chunk_elements
     for key in ("timing", "progress", "allow_not_applicable", "resume", "compile"):
         check_bool(key, cfg.get(key, False))
     min_run_time = check_number("timing_min_run_time", cfg["timing_min_run_time"], positive=True)

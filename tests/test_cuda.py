@@ -10,6 +10,7 @@ from bench.presets import applicable_pairs, build
 from bench.problems import make_problem
 from bench.timing import time_one_estimate
 from estimators import make_estimator
+from tests.test_compile import CASES as COMPILE_CASES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -54,9 +55,7 @@ def test_every_applicable_pair_runs_on_cuda(estimator, problem):
     assert math.isfinite(total["variance"]) and total["variance_se"] >= 0  # 0: an exact estimator
 
 
-@pytest.mark.parametrize("ename,pname,n", [("score_function", "gaussian_quadratic", 1),
-                                           ("reparameterization", "gaussian_quadratic", 3),
-                                           ("score_function", "policy_mlp", 2), ("disarm", "bernoulli_toy", 3)])
+@pytest.mark.parametrize("ename,pname,n", COMPILE_CASES, ids=[f"{e}-{p}" for e, p, _ in COMPILE_CASES])
 def test_cuda_compiled_estimates_are_the_eager_ones(ename, pname, n):
     from bench.harness import Harness
 
