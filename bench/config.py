@@ -86,6 +86,6 @@ def recorded(config: Mapping[str, Any]) -> dict[str, Any]:
     """A job's configuration as its result rows record it: flattened (:func:`bench.results.flatten`),
     with ``chunk_elements: null`` replaced by the device's default, the value the job used."""
     flat = flatten(config)
-    if "chunk_elements" in flat and (flat["chunk_elements"] is None or flat["chunk_elements"] != flat["chunk_elements"]):
+    if "chunk_elements" in flat and flat["chunk_elements"] is None:
         flat["chunk_elements"] = default_chunk_elements(str(config.get("device", "cpu")))
     return flat

@@ -1,4 +1,4 @@
-"""Speed benchmark (a package: methods, cases, memory, trainer, tables, cli): ``python -m bench.perf [--quick] [--compile] [--peers] [--device cuda]``.
+"""Speed benchmark: ``python -m bench.perf [--quick] [--compile] [--peers] [--device cuda]``.
 
 Measures, side by side, the rate (gradient estimates per second) of
 
@@ -24,10 +24,12 @@ the sizes are a GPU's (:func:`gpu_cases`), the files ``perf_cuda.csv`` (``--out`
 ``trainer_cuda.csv``; ``--chunk-sweep`` adds the rates against ``chunk_elements`` (``chunks*.csv``)
 and, on a GPU, the peak memory of heavy pairs at the default chunk. ``.ci/gpu-check`` runs it all
 on a CUDA machine, with the CUDA tests and benchmarks.
+
+Modules: ``methods`` (the timed methods), ``rows`` (the cases and the sweep), ``memory``,
+``trainer``, ``tables`` (the README's), ``cli`` (``main``).
 """
 
 
-from .cases import cases, chunk_sweep, gpu_cases, measure_case
 from .cli import main
 from .memory import HEAVY_PAIRS, bytes_per_estimate, peak_gpu_memory, peak_memory_mb
 from .methods import (
@@ -38,6 +40,7 @@ from .methods import (
     naive_rate,
     peers_available,
 )
+from .rows import cases, chunk_sweep, gpu_cases, measure_case
 from .tables import markdown_table
 from .trainer import question_loop_rate, trainer_markdown, trainer_rate, trainer_table
 

@@ -15,9 +15,9 @@ from estimators import make_estimator
 from ..harness import Harness
 from ..problems import make_problem
 from . import __doc__ as PACKAGE_DOC
-from .cases import cases, chunk_sweep, measure_case
 from .memory import bytes_per_estimate, peak_gpu_memory, peak_memory_mb
 from .methods import PEERS_HINT, peers_available
+from .rows import cases, chunk_sweep, measure_case
 from .tables import markdown_table
 from .trainer import trainer_markdown, trainer_table
 
@@ -49,14 +49,18 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {args.device} ({name})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"  # in the other files' names
+
+    def stamped(table: pd.DataFrame) -> pd.DataFrame:  # the software and machine, in columns
+        return table.assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)
+
     rows = []
     for p, o, e, n, R in cases(args.quick, args.device):
         rows.append(measure_case(p, o, e, n, R, quick=args.quick, compile=args.compile, peers=peers, device=args.device,
                                  naive=not (n == 100 and R > 100_000), chunk_elements=args.chunk_elements))
         # Written after every row: a run stopped part-way keeps what it measured.
-        pd.DataFrame(rows).assign(torch_version=torch.__version__, threads=torch.get_num_threads(),
-                                  machine=name).to_csv(out, index=False)
-    df = pd.DataFrame(rows).assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)
+        stamped(pd.DataFrame(rows)).to_csv(out, index=False)
+    df = stamped(pd.DataFrame(rows))
     if not args.no_memory:
         mem = peak_memory_mb(1_000_000, 100)
         print(f"n_replicates=1e6, n_samples=100: peak resident memory {mem['peak_mb']:.0f} MB "
@@ -72,9 +76,7 @@ def main(argv=None) -> int:
     df.to_csv(out, index=False)
     print(markdown_table(df))
     if args.chunk_sweep:
-        tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
-        sweep = chunk_sweep(args.device, peers).assign(torch_version=torch.__version__,
-                                                       threads=torch.get_num_threads(), machine=name)
+        sweep = stamped(chunk_sweep(args.device, peers))
         sweep.to_csv(out.with_name(f"chunks{tag}.csv"), index=False)
         if args.device.startswith("cuda"):
             memory = peak_gpu_memory(args.device)
@@ -82,8 +84,7 @@ def main(argv=None) -> int:
             print(memory.to_string(index=False))
     if not args.no_trainer:
         trainer = trainer_table(args.quick, device=args.device)
-        trainer.to_csv(out.with_name("trainer.csv" if args.device == "cpu" else
-                                     f"trainer_{args.device.replace(':', '')}.csv"), index=False)
+        trainer.to_csv(out.with_name(f"trainer{tag}.csv"), index=False)
         print()
         print(trainer_markdown(trainer))
     print(f"written: {out}")
