@@ -87,6 +87,17 @@ def _helper_of(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sampler")
 
 
+def _fill_and_let_go(box: list, fill: str, generator: torch.Generator) -> None:
+    """Fill the view in ``box`` in place and drop it before the caller is told it is done. A view
+    left in the executor's work item could be the storage's last reference when the caller lets
+    go of the tensor, which was then freed in the helper thread; measured here, such draws paid up
+    to one page fault per 4 KiB written (~550 for 2^20 normals, 1.5x slower) until the
+    allocator adapted."""
+    view = box.pop()
+    getattr(view, fill + "_")(generator=generator)
+    del view
+
+
 class Sampler:
     """Draws noise and samples from a generator (CPU or CUDA, matching the tensors); with
     ``generator=None``, from torch's global generator. With a ``second`` generator, draws of at
@@ -111,7 +122,8 @@ class Sampler:
         flat = out.view(-1)
         first, rest = flat[:(n + 1) // 2], flat[(n + 1) // 2:]
         if out.device.type == "cpu":  # torch releases the GIL while a kernel runs
-            pending = _helper().submit(getattr(rest, fill + "_"), generator=self.second)
+            pending = _helper().submit(_fill_and_let_go, [rest], fill, self.second)
+            del rest
             getattr(first, fill + "_")(generator=self.generator)
             pending.result()
         else:  # an accelerator's kernels are asynchronous already

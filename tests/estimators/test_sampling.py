@@ -42,8 +42,8 @@ def test_the_values_do_not_depend_on_the_helper_thread(monkeypatch):
     threaded = Sampler.seeded(3, "cpu").normal((4, 50_000), torch.zeros(()))
 
     class InThisThread:  # runs the "second half" at once, in the caller's thread
-        def submit(self, fn, **kwargs):
-            fn(**kwargs)
+        def submit(self, fn, *args, **kwargs):
+            fn(*args, **kwargs)
             return self
 
         def result(self):
@@ -51,6 +51,42 @@ def test_the_values_do_not_depend_on_the_helper_thread(monkeypatch):
 
     monkeypatch.setattr(sampling, "_helper", lambda: InThisThread())
     assert torch.equal(threaded, Sampler.seeded(3, "cpu").normal((4, 50_000), torch.zeros(())))
+
+
+def test_the_helper_thread_keeps_no_reference_to_a_draw(monkeypatch):
+    """The caller's tensor is freed in the caller's thread when the caller lets go of it: a helper
+    still holding a view after the draw (here: a worker that keeps its job for a while after
+    reporting it done, as ``ThreadPoolExecutor``'s may) would free it in its own thread, and
+    blocks freed there went back to the system, so each draw paid page faults."""
+    import threading
+    from concurrent.futures import Future
+
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    from estimators import sampling
+
+    let_go = threading.Event()
+
+    class SlowToLetGo:
+        def submit(self, fn, *args, **kwargs):
+            done = Future()
+
+            def work():
+                fn(*args, **kwargs)
+                done.set_result(None)
+                let_go.wait(5)  # the job's arguments are still referenced here
+
+            threading.Thread(target=work, daemon=True).start()
+            return done
+
+    monkeypatch.setattr(sampling, "_helper", lambda: SlowToLetGo())
+    out = Sampler.seeded(0, "cpu").normal((2 * SPLIT_MIN_ELEMENTS,), torch.zeros(()))
+    storage = StorageWeakRef(out.untyped_storage())
+    del out
+    try:
+        assert storage.expired()
+    finally:
+        let_go.set()
 
 
 def test_second_seeds_differ_from_their_seed_in_the_bits_the_cpu_generator_keeps():
