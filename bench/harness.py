@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,14 @@ def _varying_guards(entries) -> list[bool]:
     (``isolate_recompiles``): another harness's problem or estimator never meets them."""
     return [e.guard_type == "TENSOR_MATCH" or not (e.is_global or e.guard_type in _FIXED_FOR_A_HARNESS)
             for e in entries]
+
+
+def _isolated_with_varying_guards() -> dict:
+    """``torch.compile``'s arguments for :func:`_varying_guards` where this torch has
+    ``isolate_recompiles`` (2.13 does, 2.11 does not); otherwise none: Dynamo's full guards."""
+    if "isolate_recompiles" not in inspect.signature(torch.compile).parameters:
+        return {}
+    return dict(isolate_recompiles=True, options={"guard_filter_fn": _varying_guards})
 
 
 def default_chunk_elements(device: str | torch.device) -> int:
@@ -188,8 +197,7 @@ class Harness:
             torch.compiler.reset()
             # Each harness compiles into entries of its own (the code object is shared by all of
             # them), guarded only by what can change between its calls (see _varying_guards).
-            self.compiled = torch.compile(self._chunk_step, dynamic=False, isolate_recompiles=True,
-                                          options={"guard_filter_fn": _varying_guards})
+            self.compiled = torch.compile(self._chunk_step, dynamic=False, **_isolated_with_varying_guards())
             self._plans: dict[int, list] = {}
 
     def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:
