@@ -11,7 +11,8 @@ bounded whatever ``n_replicates``. Random numbers come from the job's stream see
 With ``compile=True`` each chunk's whole step (the surrogate, its gradient by ``torch.func.grad``
 and the statistics' per-replicate work) runs through ``torch.compile``; the noise is still drawn by
 the job's generator, outside the compiled code and in the same order, so the estimates are the
-eager ones up to floating-point rounding.
+eager ones up to floating-point rounding. On a CPU the compiled step runs on one thread fewer than
+torch's (:func:`compiled_cpu_threads`): the sampler's second thread needs the core.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def _isolated_with_varying_guards() -> dict:
     if "isolate_recompiles" not in inspect.signature(torch.compile).parameters:
         return {}
     return dict(isolate_recompiles=True, options={"guard_filter_fn": _varying_guards})
+
+
+def compiled_cpu_threads() -> int:
+    """Threads of the compiled chunk step on a CPU: one fewer than torch's, leaving a core to the
+    sampler's second generator thread. With all of them, the OpenMP worker that waits, spinning,
+    for the next parallel region after each step took that core: a chunk's 2^19 normals took
+    1.9-3.0 ms between compiled steps against 1.0-1.5 ms alone, and whole runs were 1.35-2x
+    slower at n_samples=10-100 on 2 cores (README, "Speed")."""
+    return max(1, torch.get_num_threads() - 1)
 
 
 def default_chunk_elements(device: str | torch.device) -> int:
@@ -197,7 +207,10 @@ class Harness:
             torch.compiler.reset()
             # Each harness compiles into entries of its own (the code object is shared by all of
             # them), guarded only by what can change between its calls (see _varying_guards).
-            self.compiled = torch.compile(self._chunk_step, dynamic=False, **_isolated_with_varying_guards())
+            arguments = _isolated_with_varying_guards()
+            if torch.device(device).type == "cpu":
+                arguments.setdefault("options", {})["cpp.threads"] = compiled_cpu_threads()
+            self.compiled = torch.compile(self._chunk_step, dynamic=False, **arguments)
             self._plans: dict[int, list] = {}
 
     def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:

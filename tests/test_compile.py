@@ -81,3 +81,11 @@ def test_a_compiled_harness_recompiles_where_the_batches_change():
         got = compiled.run(reps, seed=reps, keep_estimates=True)
         torch.testing.assert_close(got.estimates, eager.estimates, rtol=1e-4, atol=1e-5)
         assert got.rows[-1]["variance"] == pytest.approx(eager.rows[-1]["variance"], rel=1e-4)
+
+
+@pytest.mark.parametrize("torch_threads,expected", [(1, 1), (2, 1), (16, 15)])
+def test_the_compiled_step_leaves_a_core_to_the_samplers_second_thread(torch_threads, expected, monkeypatch):
+    from bench import harness
+
+    monkeypatch.setattr(harness.torch, "get_num_threads", lambda: torch_threads)
+    assert harness.compiled_cpu_threads() == expected
