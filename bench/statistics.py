@@ -285,12 +285,11 @@ class GradientMoments:
                ) -> list[tuple[list[dict], list[str]]]:
         """Per run: its rows (one dict per parameter tensor, plus ``total``) and its messages.
         The arithmetic is on small arrays, so it runs in numpy (float64)."""
-        batch_d, batch_q, batch_n = (x.cpu().numpy() for x in (self.batch_d, self.batch_q, self.batch_n))
+        batch_d, batch_q, batch_n, sum_d2 = (x.cpu().numpy() for x in (self.batch_d, self.batch_q, self.batch_n,
+                                                                      self.sum_d2))
         masks = self.p.masks.cpu().numpy()
-        if self.per_coordinate:  # per coordinate -> per row (numpy: small arrays, as below)
-            sum_d2, batch_q = np.ones(batch_q.shape[1]) @ batch_q, batch_q @ masks
-        else:
-            sum_d2 = self._sum_d2.cpu().numpy()
+        if self.per_coordinate:  # per coordinate -> per row (in numpy: small arrays, as below)
+            batch_q = batch_q @ masks
         shift = self.shift.cpu().numpy() if self.shift is not None else np.zeros((self.S, self.p.n_phi))
         J = self.p.J.cpu().numpy() if self.p.J is not None else None
         exact = exact_phi.detach().cpu().double().numpy() if exact_phi is not None else None
