@@ -71,8 +71,8 @@ def compiled_cpu_threads() -> int:
     """Threads of the compiled chunk step on a CPU: one fewer than torch's, leaving a core to the
     sampler's second generator thread. With all of them, the OpenMP worker that waits, spinning,
     for the next parallel region after each step took that core: a chunk's 2^19 normals took
-    1.9-3.0 ms between compiled steps against 1.0-1.5 ms alone, and whole runs were 1.35-2x
-    slower at n_samples=10-100 on 2 cores (README, "Speed")."""
+    1.9-3.0 ms between compiled steps against 1.0-1.5 ms alone, and whole runs on 2 cores were
+    1.0-1.9x slower (1.4-1.9x at n_samples=1, R=1e6 and at n_samples=100; README, "Speed")."""
     return max(1, torch.get_num_threads() - 1)
 
 
