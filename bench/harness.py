@@ -34,7 +34,7 @@ from estimators.sampling import PredrawnSampler, RecordingSampler
 from .problems import Problem
 from .statistics import GradientMoments, Projection, batch_size
 
-DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (eager: about as fast from 2^16 to 2^23; bench.perf --chunk-sweep)
+DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (eager: about as fast from 2^17 to 2^23; bench.perf --chunk-sweep)
 # On a GPU a chunk's fixed cost (~2 ms per chunk eager, measured on an H100; not yet broken down)
 # dominates small chunks; larger ones are faster (bench.perf --device cuda) but take more memory.
 CUDA_CHUNK_ELEMENTS = 2**21
