@@ -63,6 +63,9 @@ MEMORY_MULTIPLE = 10  # batches are at least this many times the state's memory
 MIN_REPLICATES_FOR_SE = 1000
 MIN_REPLICATES_FOR_BIAS_TEST = 2000
 MAX_BATCH_ELEMENTS = 2**24  # float64 entries in the batch sums (128 MB), across all runs
+# A row's statistics, in the order of its columns.
+_ROW_STATISTICS = ("variance", "variance_se", "bias", "bias_se", "bias_significant", "bias_p_value", "mse",
+                   "true_grad_norm", "cosine_to_exact", "norm_ratio_to_exact")
 
 
 @dataclass
@@ -213,11 +216,12 @@ class GradientMoments:
         origin = self.offset // self.m  # the batch the chunk starts in
         for first, count_, d_sum, q_sum, n_sum in parts:
             span = slice(origin + first, origin + first + count_)
-            self.batch_d[:, span] += d_sum
-            self.batch_q[:, span] += q_sum
-            self.batch_n[:, span] += n_sum
+            # add_ on the view, not `x[span] += y`: that also copies the view back onto itself
+            self.batch_d[:, span].add_(d_sum)
+            self.batch_q[:, span].add_(q_sum)
+            self.batch_n[:, span].add_(n_sum)
         if sum_d2 is not None:
-            self._sum_d2 += sum_d2.double()
+            self._sum_d2.add_(sum_d2)
         self.offset += C
 
     @staticmethod
@@ -262,6 +266,13 @@ class GradientMoments:
                 out.append((first, 1, d[:, :, a:b].sum(2).double()[:, None], q[:, :, a:b].sum(2).double()[:, None], n_sum))
         return out
 
+    def joined_segment_sums(self, ds: list[torch.Tensor], phase: int):
+        """:meth:`segment_sums` of ``d = cat(ds, 1)`` and ``q = d * d`` (theta = phi), made part by part
+        and joined (the same sums, without ever forming the joined ``d``)."""
+        per_part = [self.segment_sums(d, d * d, phase) for d in ds]
+        return [(first, count, torch.cat([p[i][2] for p in per_part], 2), torch.cat([p[i][3] for p in per_part], 2), n)
+                for i, (first, count, _, _, n) in enumerate(per_part[0])]
+
     def _segments(self, lo: int, C: int):
         """Split replicates ``[lo, lo + C)`` into a partial head batch, whole batches, a partial tail."""
         hi, m = lo + C, self.m
@@ -304,9 +315,8 @@ class GradientMoments:
         R = float(batch_n.sum())
         messages = []
         if R < 2:
-            rows = [dict(param=row.name, row_kind="total" if row.name == "total" else "parameter", dim=len(row.cols), variance=nan, variance_se=nan, bias=nan, bias_se=nan,
-                         bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan, cosine_to_exact=nan,
-                         norm_ratio_to_exact=nan) for row in self.p.rows]
+            rows = [dict(param=row.name, row_kind="total" if row.name == "total" else "parameter", dim=len(row.cols),
+                         **{k: None if k == "bias_significant" else nan for k in _ROW_STATISTICS}) for row in self.p.rows]
             return rows, ["fewer than 2 finite estimates: no statistics"]
         to_theta = (lambda v: v @ J) if J is not None else (lambda v: v)
         # Sums over batches as products with ones: numpy's column sums of a [B, small] array take
@@ -323,7 +333,7 @@ class GradientMoments:
             batch_d, batch_q, batch_n = batch_d[used], batch_q[used], batch_n[used]
         weights = batch_n[:, None]
         d_theta = to_theta(batch_d)  # [B, P_theta]
-        psi = batch_q - 2 * (d_theta * mu_theta) @ masks  # [B, T]
+        psi = batch_q - 2 * (d_theta @ (mu_theta[:, None] * masks))  # [B, T]
         psi_mean = (ones[:B] @ psi) / R
         deviation = psi / weights - psi_mean
         spread = (batch_n @ (deviation * deviation)) / max(B - 1, 1)
@@ -341,33 +351,32 @@ class GradientMoments:
                             f"{SIGNIFICANCE_LEVEL:.1%} level: bias_significant left empty")
         significant, p_value = (None, nan)
         if exact is not None and test_ok:
-            var_phi = np.clip(sum_d2 / R - mu * mu, 0.0, None) * R / (R - 1)
+            var_phi = np.maximum(sum_d2 / R - mu * mu, 0.0) * R / (R - 1)
             significant, p_value = _bias_test(shift + mu - exact, var_phi / R, exact, int(R), dtype)
+        # Every row at once: a row's dot products are products with its 0/1 mask column.
+        T = masks.shape[1]
+        variance = (Q1 - R * ((mu_theta * mu_theta) @ masks)) / (R - 1)
+        variance_se = (np.sqrt(np.maximum(spread, 0.0) / R) * R / (R - 1)).tolist() if se_ok else [nan] * T
+        columns = dict(variance=variance.tolist(), variance_se=variance_se)
         if exact is not None:
             mean_theta = to_theta(shift + mu)
             exact_theta = to_theta(exact)
             off_theta = to_theta(shift - exact)  # e = d + off is an estimate's error
-        rows = []
-        for t, row in enumerate(self.p.rows):
-            mask = masks[:, t]
-            kind = "total" if row.name == "total" else "parameter"
-            variance = (Q1[t] - R * float((mu_theta * mu_theta) @ mask)) / (R - 1)
-            out = dict(param=row.name, row_kind=kind, dim=len(row.cols), variance=float(variance),
-                       variance_se=math.sqrt(max(float(spread[t]), 0.0) / R) * R / (R - 1) if se_ok else nan,
-                       bias=nan, bias_se=nan, bias_significant=None, bias_p_value=nan, mse=nan, true_grad_norm=nan,
-                       cosine_to_exact=nan, norm_ratio_to_exact=nan)
-            if exact is not None:
-                cols = row.cols.numpy()
-                m, g = mean_theta[cols], exact_theta[cols]
-                off = off_theta[cols]
-                mse = (Q1[t] + 2 * float(off @ to_theta(S1)[cols]) + R * float(off @ off)) / R
-                gn, mn = _norm(g), _norm(m)
-                out.update(bias=_norm(m - g),
-                           bias_se=math.sqrt(max(float(variance), 0.0) / R) if se_ok else nan,
-                           bias_significant=significant, bias_p_value=p_value, mse=float(mse), true_grad_norm=gn,
-                           cosine_to_exact=float(m @ g) / (mn * gn) if mn > 0 and gn > 0 else nan,
-                           norm_ratio_to_exact=mn / gn if gn > 0 else nan)
-            rows.append(out)
+            error = mean_theta - exact_theta
+            mse = (Q1 + 2 * ((off_theta * to_theta(S1)) @ masks) + R * ((off_theta * off_theta) @ masks)) / R
+            mn, gn = np.sqrt((mean_theta * mean_theta) @ masks), np.sqrt((exact_theta * exact_theta) @ masks)
+            cosine = ((mean_theta * exact_theta) @ masks).tolist()
+            columns.update(
+                bias=np.sqrt((error * error) @ masks).tolist(),
+                bias_se=np.sqrt(np.maximum(variance, 0.0) / R).tolist() if se_ok else [nan] * T,
+                mse=mse.tolist(), true_grad_norm=gn.tolist(),
+                cosine_to_exact=[c / (m * g) if m > 0 and g > 0 else nan for c, m, g in zip(cosine, mn.tolist(), gn.tolist())],
+                norm_ratio_to_exact=[m / g if g > 0 else nan for m, g in zip(mn.tolist(), gn.tolist())])
+        else:
+            columns.update({k: [nan] * T for k in _ROW_STATISTICS if k not in columns})
+        columns.update(bias_significant=[significant] * T, bias_p_value=[p_value] * T)
+        rows = [dict(param=row.name, row_kind="total" if row.name == "total" else "parameter", dim=len(row.cols),
+                     **{k: columns[k][t] for k in _ROW_STATISTICS}) for t, row in enumerate(self.p.rows)]
         if exact is not None:  # components before the total, which stays last
             rows[-1:-1] = self._component_rows(shift + mu, exact, J, mean_theta, exact_theta, significant, p_value)
         return rows, messages

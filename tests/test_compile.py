@@ -24,6 +24,28 @@ def test_compiled_estimates_are_the_eager_ones(ename, pname, n):
         assert b["bias"] == pytest.approx(a["bias"], rel=1e-2, abs=1e-5)
 
 
+# theta = phi: the compiled step sums each phi tensor on its own (no estimates kept), over one run
+# or several at their own theta
+FAST = [("score_function", "gaussian_quadratic", {"dim": 3}, 2, 1), ("reparameterization", "gaussian_quadratic", {}, 1, 1),
+        ("disarm", "bernoulli_quadratic", {}, 1, 1), ("score_function", "gaussian_quadratic", {"dim": 2}, 1, 3)]
+
+
+@pytest.mark.parametrize("ename,pname,options,n,runs", FAST, ids=[f"{e}-{p}-{r}runs" for e, p, _, _, r in FAST])
+def test_compiled_statistics_without_the_estimates_are_the_eager_ones(ename, pname, options, n, runs):
+    p, e = make_problem(pname, options), make_estimator(ename)
+    theta = {k: v.expand(runs, *v.shape) + 0.1 * torch.arange(runs).reshape(-1, *[1] * v.dim())
+             for k, v in p.init_params("cpu", torch.float32).items()}
+    kw = dict(n_samples=n, chunk_elements=4096, theta=theta)  # several chunks, and a last one of another size
+    eager = Harness(p, e, **kw).run(5000, seed=2)
+    compiled = Harness(p, e, compile=True, **kw).run(5000, seed=2)
+    assert len(compiled.rows) == len(eager.rows) == runs * (len(theta) + 1)
+    for a, b in zip(eager.rows, compiled.rows):
+        assert (b["run"], b["param"]) == (a["run"], a["param"])
+        for key in ("variance", "variance_se", "mse"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4)
+        assert b["bias"] == pytest.approx(a["bias"], rel=1e-2, abs=1e-5)
+
+
 def test_compile_refuses_stateful_estimators():
     with pytest.raises(ConfigError, match="compile=True is not allowed: .*keeps state"):
         Harness(make_problem("gaussian_quadratic"), make_estimator("score_function_baseline"), n_samples=2,
