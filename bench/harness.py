@@ -34,7 +34,7 @@ from estimators.sampling import PredrawnSampler, RecordingSampler
 from .problems import Problem
 from .statistics import GradientMoments, Projection, batch_size
 
-DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (eager within ~30 % of its best from 2^16 to 2^23, compiled within 10 %; bench.perf --chunk-sweep)
+DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (eager within ~25 % of its best from 2^16 to 2^23, compiled up to ~1.5x faster above; bench.perf --chunk-sweep)
 # On a GPU a chunk's fixed cost (~2 ms per chunk eager, measured on an H100; not yet broken down)
 # dominates small chunks; larger ones are faster (bench.perf --device cuda) but take more memory.
 CUDA_CHUNK_ELEMENTS = 2**21
@@ -212,6 +212,23 @@ class Harness:
                 arguments.setdefault("options", {})["cpp.threads"] = compiled_cpu_threads()
             self.compiled = torch.compile(self._chunk_step, dynamic=False, **arguments)
             self._plans: dict[int, list] = {}
+            self._check_traceable()
+
+    def _check_traceable(self) -> None:
+        """Refuse, in one line naming ``compile``, an estimator whose surrogate cannot run inside
+        ``torch.func.grad`` (one that takes gradients itself, e.g. with ``torch.autograd.grad``),
+        by one eager step on two replicates, instead of failing in Dynamo in the middle of a job."""
+        c = 2
+        noises = [getattr(Sampler.seeded(0, self.device), kind)(shape, next(iter(self.phi0.values())))
+                  for kind, shape in self._noise_plan(c)]
+        moments = GradientMoments(self.projection, self.n_runs, c, self.device, shift=torch.zeros(
+            self.n_runs, self.projection.n_phi, dtype=torch.float64, device=self.device))
+        try:
+            self._chunk_step(list(self.phi0.values()), noises, moments.shift, moments, 0, c, False)
+        except RuntimeError as error:
+            reason = str(error).strip().split(". ")[0].rstrip(".") or type(error).__name__  # its first sentence
+            raise ConfigError("compile", True, f"{self.estimator.describe()} does not run inside torch.func.grad, "
+                              f"which compile=true traces ({reason}); use compile=false") from None
 
     def _call_surrogate(self, phi: dict[str, torch.Tensor], sampler: Sampler, state) -> torch.Tensor:
         return self.estimator.surrogate(self.problem.distribution(phi), self.cost, self.n_samples, sampler, state,

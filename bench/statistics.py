@@ -332,8 +332,12 @@ class GradientMoments:
         if B < len(batch_n):  # batches left empty (by non-finite estimates)
             batch_d, batch_q, batch_n = batch_d[used], batch_q[used], batch_n[used]
         weights = batch_n[:, None]
-        d_theta = to_theta(batch_d)  # [B, P_theta]
-        psi = batch_q - 2 * (d_theta @ (mu_theta[:, None] * masks))  # [B, T]
+        # (J^T d)^T (mu_theta * mask_t) as d^T (J (mu_theta * mask_t)): a [P_phi, T] matrix instead of
+        # the [B, P_theta] projected batch sums, which numpy multiplied on OpenBLAS's threads; those
+        # then spun on the cores torch's next parallel op needed (a compiled policy_mlp run 11.5 ->
+        # 2.3 ms with them off, measured).
+        K_mu = (J @ (mu_theta[:, None] * masks)) if J is not None else mu_theta[:, None] * masks  # [P_phi, T]
+        psi = batch_q - 2 * (batch_d @ K_mu)  # [B, T]
         psi_mean = (ones[:B] @ psi) / R
         deviation = psi / weights - psi_mean
         spread = (batch_n @ (deviation * deviation)) / max(B - 1, 1)

@@ -52,6 +52,16 @@ def test_compile_refuses_stateful_estimators():
                 compile=True)
 
 
+@pytest.mark.parametrize("ename,options,pname", [("exact", {}, "gaussian_quadratic"), ("reinmax", {}, "bernoulli_toy"),
+                                                  ("score_function_baseline", {"baseline": "optimal"}, "gaussian_quadratic")])
+def test_compile_refuses_estimators_that_take_gradients_themselves(ename, options, pname):
+    """Their surrogates call autograd (or per-sample vmaps), which cannot run inside torch.func.grad:
+    one line naming compile when the harness is built, not Dynamo's error in the middle of a job."""
+    with pytest.raises(ConfigError, match=r"compile=True is not allowed: .* does not run inside torch\.func\.grad.*"
+                                          r"use compile=false"):
+        Harness(make_problem(pname), make_estimator(ename, options), n_samples=4, compile=True)
+
+
 def test_chunks_are_whole_batches_so_the_step_compiles_once_per_chunk_size():
     from torch._dynamo.utils import counters
 

@@ -44,13 +44,16 @@ def test_statistics_do_not_depend_on_the_chunking(jacobian):
                     assert rb[key] == pytest.approx(ra[key], rel=1e-12, abs=1e-15), key
 
 
-def test_batch_means_with_one_replicate_batches_is_the_iid_delta_method():
+@pytest.mark.parametrize("jacobian", [None, "random"])
+def test_batch_means_with_one_replicate_batches_is_the_iid_delta_method(jacobian):
     """With batches of one replicate, the standard error is the plug-in delta-method one, computed
-    directly from the estimates here."""
+    directly from the estimates (mapped to theta) here."""
     g = torch.Generator().manual_seed(1)
-    G = torch.randn(1, 5, 400, generator=g, dtype=torch.float64) ** 2
-    (rows, _), = _moments_from(G, [400], batch=1)
-    x = G[0].T.numpy()
+    J = torch.randn(1, 4, 5, generator=g, dtype=torch.float64) if jacobian else None
+    G = torch.randn(1, 4 if jacobian else 5, 400, generator=g, dtype=torch.float64) ** 2
+    # the shift is the first chunk's mean, so the mean deviation (and its term in psi) is not 0
+    (rows, _), = _moments_from(G, [50, 350], J, batch=1)
+    x = (G[0].T @ J[0] if jacobian else G[0].T).numpy()
     mu = x.mean(0)
     for row, cols in zip(rows, [[0, 1, 2], [3, 4], [0, 1, 2, 3, 4]]):
         d = x[:, cols] - mu[cols]
