@@ -219,8 +219,7 @@ class Harness:
         ``torch.func.grad`` (one that takes gradients itself, e.g. with ``torch.autograd.grad``),
         by one eager step on two replicates, instead of failing in Dynamo in the middle of a job."""
         c = 2
-        noises = [getattr(Sampler.seeded(0, self.device), kind)(shape, next(iter(self.phi0.values())))
-                  for kind, shape in self._noise_plan(c)]
+        noises = self._predraw(c, Sampler.seeded(0, self.device))
         moments = GradientMoments(self.projection, self.n_runs, c, self.device, shift=torch.zeros(
             self.n_runs, self.projection.n_phi, dtype=torch.float64, device=self.device))
         try:
@@ -245,6 +244,12 @@ class Harness:
             self._call_surrogate(replicate(self.phi0, c), recorder, None)
             self._plans[c] = recorder.plan
         return self._plans[c]
+
+    def _predraw(self, c: int, sampler: Sampler) -> list[torch.Tensor]:
+        """The noise of a chunk of ``c`` replicates, drawn from ``sampler`` in the eager order (the
+        compiled step's random inputs)."""
+        like = next(iter(self.phi0.values()))
+        return [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
 
     def _gather(self, grads, values, c: int) -> torch.Tensor:
         """Per-replicate gradients ``[c, S, ...]`` of every phi tensor as ``[S, P_phi, c]``."""
@@ -309,8 +314,7 @@ class Harness:
         Returns the chunk's deviations from the shift when ``keep``. A chunk whose sums are not
         finite is taken again, uncompiled, on the same noise, so the non-finite estimates can be
         counted and left out."""
-        like = next(iter(self.phi0.values()))
-        noises = [getattr(sampler, kind)(shape, like) for kind, shape in self._noise_plan(c)]
+        noises = self._predraw(c, sampler)
         args = (list(self.phi0.values()), noises, moments.shift, moments, moments.phase, c)
         d, q, sum_d2, parts, finite = self.compiled(*args, keep)
         finite = bool(finite)
