@@ -37,7 +37,8 @@ from scipy import stats
 from estimators import Estimator, make_estimator
 
 from .exact_variance import exact_variance
-from .harness import Harness, with_runs
+from .geometry import with_runs
+from .harness import Harness
 from .problems import make_problem
 from .statistics import SIGNIFICANCE_LEVEL
 

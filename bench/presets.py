@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from estimators import build_estimator, capabilities
 
 from .config import CONF_DIR
-from .harness import replicate, with_runs
+from .geometry import replicate, with_runs
 from .problems import build_problem
 
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -143,10 +144,55 @@ def batch_size(n_replicates: int, memory_steps: int = 0, n_runs: int = 1, width:
     return max(1, math.ceil(n_replicates / max_batches), MEMORY_MULTIPLE * memory_steps)
 
 
+class _RunSums(NamedTuple):
+    """One run's sums, in numpy: per batch ``d``, ``q`` (per row) and replicates, and per phi
+    coordinate the sum of ``d^2``, the shift, the Jacobian ``[P_phi, P_theta]`` (``None``: theta is
+    phi) and the exact gradient (``None``: unknown)."""
+
+    batch_d: np.ndarray
+    batch_q: np.ndarray
+    batch_n: np.ndarray
+    sum_d2: np.ndarray
+    shift: np.ndarray
+    J: np.ndarray | None
+    exact: np.ndarray | None
+
+
+class _Settings(NamedTuple):
+    """What every run's rows are formed with: the rows' 0/1 masks over theta, the estimates' dtype
+    (the bias test's rounding tolerance), the floors and the problem's moment warning."""
+
+    masks: np.ndarray
+    dtype: torch.dtype
+    min_se: int
+    min_bias_test: int
+    moment_warning: str | None
+
+
+class Segment(NamedTuple):
+    """The sums over the batches one stretch of a chunk touches (whole batches, or part of one)."""
+
+    first: int  # its first batch, counted from the batch the chunk starts in
+    count: int  # how many batches
+    d: torch.Tensor  # [S, count, P_phi]: per batch, the sum of d
+    q: torch.Tensor  # [S, count, P_phi or T]: per batch, the sum of q
+    n: torch.Tensor | float  # per batch, the replicates summed: [S, count], or one number for all
+
+
+class ChunkSums(NamedTuple):
+    """What a chunk of replicates adds to :class:`GradientMoments`: its per-batch segment sums and,
+    unless theta is phi, the sum of ``d * d`` per coordinate (``[S, P_phi]``)."""
+
+    segments: list[Segment]
+    sum_d2: torch.Tensor | None
+    count: int  # replicates in the chunk
+
+
 class GradientMoments:
     """Accumulates chunks of phi-space estimates for S runs; :meth:`result` gives each run's rows.
-    :meth:`update` takes the estimates; :meth:`add` takes their per-replicate work done elsewhere
-    (the harness's compiled chunk step)."""
+    Two doors: :meth:`add_chunk` takes a chunk's per-replicate deviations (eager; non-finite ones
+    are counted and left out), :meth:`add_sums` its :class:`ChunkSums` made elsewhere and known
+    finite (the harness's compiled chunk step, which calls the pure :meth:`sums_of`)."""
 
     def __init__(self, projection: Projection, n_runs: int, n_replicates: int, device, *,
                  batch: int = 1, shift: torch.Tensor | None = None):
@@ -172,7 +218,8 @@ class GradientMoments:
         return self.batch_q.sum(1) if self.per_coordinate else self._sum_d2
 
     def squares_of(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(q, d * d)`` for a chunk: q per coordinate (theta = phi) or per row."""
+        """``(q, d * d)`` for a chunk: q per coordinate (theta = phi; the squares are q then, and
+        ``None`` is returned for them) or per row."""
         squares = d * d
         return (squares, None) if self.per_coordinate else (self.p.row_squares(d, squares), squares)
 
@@ -189,52 +236,57 @@ class GradientMoments:
             finite = torch.isfinite(G).all(1, keepdim=True)
             self.shift = (torch.where(finite, G, 0).double().sum(2) / finite.double().sum(2).clamp_min(1))
         d = G - self.shift[:, :, None].to(G.dtype)
-        q, squares = self.squares_of(d)
-        self.add(d, q, None if squares is None else squares.sum(2))
+        self.add_chunk(d, *self.squares_of(d))
 
-    def add(self, d: torch.Tensor | None, q: torch.Tensor | None, sum_d2: torch.Tensor | None, parts=None,
-            count: int | None = None, finite: bool | None = None) -> None:
-        """Add C replicates given as their deviations from the shift ``d`` ``[S, P_phi, C]``, ``q``
-        (see :meth:`squares_of`) and, unless theta is phi, the sum of ``d * d`` over them
-        (``parts``: their :meth:`segment_sums` at :attr:`phase`, when already made; then ``d`` and
-        ``q`` may be None, given ``count``, if the sums are finite; ``finite``: whether they are, when
-        the caller has checked). A chunk with non-finite estimates is taken again without them
-        (they are counted, not averaged)."""
-        C = d.shape[2] if d is not None else count
-        parts = self.segment_sums(d, q, self.phase) if parts is None else parts
-        if not (self.all_finite(parts, sum_d2) if finite is None else finite):
-            if d is None:
-                raise ValueError("non-finite sums: add needs the chunk's d and q to leave the non-finite out")
+    def sums_of(self, d: torch.Tensor, q: torch.Tensor, squares: torch.Tensor | None, phase: int,
+                n: torch.Tensor | None = None) -> ChunkSums:
+        """The :class:`ChunkSums` of a chunk whose first replicate sits at ``phase`` in its batch
+        (``squares``: ``d * d`` unless theta is phi; ``n``: a 0/1 weight per replicate, ``[S, C]``,
+        when some are left out). Summed in the chunk's dtype, returned in float64; a pure function
+        of its inputs, so the harness's compiled chunk step includes it."""
+        return ChunkSums(self._segments_of(d, q, phase, n), None if squares is None else squares.sum(2), d.shape[2])
+
+    def joined_sums(self, ds: list[torch.Tensor], phase: int) -> ChunkSums:
+        """:meth:`sums_of` of ``d = cat(ds, 1)`` and ``q = d * d`` (theta = phi), made part by part
+        and joined (the same sums, without ever forming the joined ``d``)."""
+        per_part = [self._segments_of(d, d * d, phase) for d in ds]
+        segments = [Segment(seg.first, seg.count, torch.cat([p[i].d for p in per_part], 2),
+                            torch.cat([p[i].q for p in per_part], 2), seg.n) for i, seg in enumerate(per_part[0])]
+        return ChunkSums(segments, None, ds[0].shape[2])
+
+    @staticmethod
+    def finite_flag(sums: ChunkSums) -> torch.Tensor:
+        """Whether a chunk's sums are all finite, as a 0-d tensor on the device (a pure function:
+        the harness's compiled chunk step includes it)."""
+        xs = [x for seg in sums.segments for x in (seg.d, seg.q)] + ([] if sums.sum_d2 is None else [sums.sum_d2])
+        return torch.stack([torch.isfinite(x).all() for x in xs]).all()
+
+    def add_chunk(self, d: torch.Tensor, q: torch.Tensor, squares: torch.Tensor | None = None) -> None:
+        """The eager door: C replicates as their deviations from the shift ``d`` ``[S, P_phi, C]``,
+        ``q`` and ``squares`` (see :meth:`squares_of`). A chunk with non-finite estimates is taken
+        again without them (they are counted, not averaged)."""
+        sums = self.sums_of(d, q, squares, self.phase)
+        if not bool(self.finite_flag(sums)):
             finite = torch.isfinite(d).all(1) & torch.isfinite(q).all(1)  # [S, C]
             self.n_nonfinite += (~finite).sum(1)
             zero = torch.zeros((), dtype=d.dtype, device=d.device)
             d = torch.where(finite[:, None, :], d, zero)
             q = torch.where(finite[:, None, :], q, zero)
-            parts = self.segment_sums(d, q, self.phase, finite.to(d.dtype))
-            if sum_d2 is not None:
-                sum_d2 = (d * d).sum(2)
+            sums = self.sums_of(d, q, None if squares is None else d * d, self.phase, finite.to(d.dtype))
+        self.add_sums(sums)
+
+    def add_sums(self, sums: ChunkSums) -> None:
+        """The door for sums made elsewhere (:meth:`sums_of` in the compiled chunk step), known finite."""
         origin = self.offset // self.m  # the batch the chunk starts in
-        for first, count_, d_sum, q_sum, n_sum in parts:
-            span = slice(origin + first, origin + first + count_)
+        for seg in sums.segments:
+            span = slice(origin + seg.first, origin + seg.first + seg.count)
             # add_ on the view, not `x[span] += y`: that also copies the view back onto itself
-            self.batch_d[:, span].add_(d_sum)
-            self.batch_q[:, span].add_(q_sum)
-            self.batch_n[:, span].add_(n_sum)
-        if sum_d2 is not None:
-            self._sum_d2.add_(sum_d2)
-        self.offset += C
-
-    @staticmethod
-    def finite_flag(parts, sum_d2: torch.Tensor | None = None) -> torch.Tensor:
-        """Whether a chunk's segment sums (and ``sum_d2``) are all finite, as a 0-d tensor on the
-        device (a pure function: the harness's compiled chunk step includes it)."""
-        xs = [x for part in parts for x in part[2:4]] + ([] if sum_d2 is None else [sum_d2])
-        return torch.stack([torch.isfinite(x).all() for x in xs]).all()
-
-    @classmethod
-    def all_finite(cls, parts, sum_d2: torch.Tensor | None = None) -> bool:
-        """:meth:`finite_flag` as a bool."""
-        return bool(cls.finite_flag(parts, sum_d2))
+            self.batch_d[:, span].add_(seg.d)
+            self.batch_q[:, span].add_(seg.q)
+            self.batch_n[:, span].add_(seg.n)
+        if sums.sum_d2 is not None:
+            self._sum_d2.add_(sums.sum_d2)
+        self.offset += sums.count
 
     @property
     def phase(self) -> int:
@@ -246,34 +298,26 @@ class GradientMoments:
         batch, so a compiled chunk step sees one phase and compiles once per chunk size."""
         return chunk - chunk % self.m if chunk >= self.m else chunk
 
-    def segment_sums(self, d, q, phase: int, n=None):
-        """For a chunk whose first replicate sits at ``phase`` in its batch, per batch it touches:
-        ``(first batch, counted from the chunk's first, count, sum of d, sum of q, replicates)``,
-        summed in the chunk's dtype and returned in float64 (a pure function of its inputs, so the
-        harness's compiled chunk step can include it)."""
+    def _segments_of(self, d, q, phase: int, n=None) -> list[Segment]:
+        """Per stretch of the chunk (see :meth:`_stretches`): the per-batch sums of ``d``, ``q`` and
+        the replicates counted."""
         S, m = self.S, self.m
         out = []
-        for start, stop in self._segments(phase, d.shape[2]):
+        for start, stop in self._stretches(phase, d.shape[2]):
             a, b = start - phase, stop - phase
             first = start // m
             count = (stop - start) // m if (stop - start) % m == 0 and start % m == 0 else 0
             if count > 1:  # whole batches: one reshape-and-sum
                 sums = [x[:, :, a:b].reshape(S, x.shape[1], count, m).sum(3).double().transpose(1, 2) for x in (d, q)]
                 n_sum = n[:, a:b].reshape(S, count, m).sum(2).double() if n is not None else float(m)
-                out.append((first, count, sums[0], sums[1], n_sum))
+                out.append(Segment(first, count, sums[0], sums[1], n_sum))
             else:
                 n_sum = n[:, a:b].sum(1, keepdim=True).double() if n is not None else float(b - a)
-                out.append((first, 1, d[:, :, a:b].sum(2).double()[:, None], q[:, :, a:b].sum(2).double()[:, None], n_sum))
+                out.append(Segment(first, 1, d[:, :, a:b].sum(2).double()[:, None],
+                                   q[:, :, a:b].sum(2).double()[:, None], n_sum))
         return out
 
-    def joined_segment_sums(self, ds: list[torch.Tensor], phase: int):
-        """:meth:`segment_sums` of ``d = cat(ds, 1)`` and ``q = d * d`` (theta = phi), made part by part
-        and joined (the same sums, without ever forming the joined ``d``)."""
-        per_part = [self.segment_sums(d, d * d, phase) for d in ds]
-        return [(first, count, torch.cat([p[i][2] for p in per_part], 2), torch.cat([p[i][3] for p in per_part], 2), n)
-                for i, (first, count, _, _, n) in enumerate(per_part[0])]
-
-    def _segments(self, lo: int, C: int):
+    def _stretches(self, lo: int, C: int):
         """Split replicates ``[lo, lo + C)`` into a partial head batch, whole batches, a partial tail."""
         hi, m = lo + C, self.m
         head = min(hi, -(-lo // m) * m)
@@ -304,13 +348,14 @@ class GradientMoments:
         shift = self.shift.cpu().numpy() if self.shift is not None else np.zeros((self.S, self.p.n_phi))
         J = self.p.J.cpu().numpy() if self.p.J is not None else None
         exact = exact_phi.detach().cpu().double().numpy() if exact_phi is not None else None
-        return [self._run_result(s, batch_d[s], batch_q[s], batch_n[s], sum_d2[s], shift[s], masks,
-                                 None if J is None else J[s], None if exact is None else exact[s], dtype,
-                                 min_se, min_bias_test, moment_warning)
+        settings = _Settings(masks, dtype, min_se, min_bias_test, moment_warning)
+        return [self._run_result(_RunSums(batch_d[s], batch_q[s], batch_n[s], sum_d2[s], shift[s],
+                                          None if J is None else J[s], None if exact is None else exact[s]), settings)
                 for s in range(self.S)]
 
-    def _run_result(self, s, batch_d, batch_q, batch_n, sum_d2, shift, masks, J, exact, dtype, min_se,
-                    min_bias_test, moment_warning):
+    def _run_result(self, run: "_RunSums", settings: "_Settings") -> tuple[list[dict], list[str]]:
+        batch_d, batch_q, batch_n, sum_d2, shift, J, exact = run
+        masks, dtype, min_se, min_bias_test, moment_warning = settings
         nan = float("nan")
         R = float(batch_n.sum())
         messages = []

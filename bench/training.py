@@ -29,7 +29,8 @@ import torch
 from estimators import Estimator, Sampler
 from estimators.options import ConfigError, check_bool, check_number
 
-from .harness import Harness, flat, with_runs
+from .geometry import flat, with_runs
+from .harness import Harness
 from .problems import Problem
 
 OPTIMIZERS = {

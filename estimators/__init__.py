@@ -6,7 +6,8 @@ and returns a surrogate loss per batch entry whose gradient is the estimate (see
 ``loss = estimator(dist, cost, n_samples)``.
 
 Every module of this package is imported here (so its ``@register`` runs): adding an estimator
-is one module plus ``conf/estimator/NAME.yaml``, with no import list to edit.
+is one module, with no import list to edit and no yaml (its class defaults are its config:
+:mod:`bench.config` registers them with Hydra's ConfigStore).
 """
 
 import importlib
@@ -17,7 +18,7 @@ from .options import ConfigError
 from .registry import ESTIMATORS, build_estimator, make_estimator, register
 from .sampling import Sampler
 
-_INFRASTRUCTURE = {"base", "options", "registry", "sampling"}
+_INFRASTRUCTURE = {"base", "families", "options", "registry", "sampling"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")

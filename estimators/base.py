@@ -23,7 +23,9 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import distributions as D
 
+from .families import base_distribution, family_of
 from .options import ConfigError, Configurable
+from .sampling import Sampler
 
 __all__ = ["ConfigError", "Cost", "Estimator", "NotApplicable", "capabilities"]
 
@@ -88,17 +90,6 @@ def sum_last(values: torch.Tensor) -> torch.Tensor:
     return values.squeeze(-1) if values.shape[-1] == 1 else values.sum(-1)
 
 
-def base_distribution(dist: D.Distribution) -> D.Distribution:
-    """The distribution under any ``Independent`` wrappers."""
-    while isinstance(dist, D.Independent):
-        dist = dist.base_dist
-    return dist
-
-
-_FAMILIES = {D.Normal: "gaussian", D.Bernoulli: "bernoulli", D.Categorical: "categorical",
-             D.OneHotCategorical: "categorical"}
-
-
 def capabilities(dist: D.Distribution, cost: Cost | None = None) -> frozenset[str]:
     """What a distribution (and cost) offer to estimators: ``rsample``, ``continuous`` or
     ``discrete``, the family name (``gaussian``, ``bernoulli``, ``categorical``) when it is one
@@ -108,9 +99,9 @@ def capabilities(dist: D.Distribution, cost: Cost | None = None) -> frozenset[st
     caps = {"discrete" if dist.support.is_discrete else "continuous"}
     if dist.has_rsample:
         caps.add("rsample")
-    family = _FAMILIES.get(type(base_distribution(dist)))
-    if family:
-        caps.add(family)
+    family = family_of(dist)
+    if family is not None:
+        caps.add(family.name)
     caps |= set(getattr(dist, "capabilities", ()))
     if cost is not None and cost.has_expectation:
         caps.add("exact_expectation")
@@ -226,8 +217,6 @@ class Estimator(Configurable):
         ``state=estimator.init_state()`` kept across steps (it is updated in place, one state per
         entry of ``dist``'s batch shape; every call is one step).
         """
-        from .sampling import Sampler
-
         if not isinstance(dist, D.Distribution):
             raise TypeError(f"dist must be a torch.distributions.Distribution, got {type(dist).__name__}")
         cost = Cost.wrap(cost)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Estimator, base_distribution, linear_surrogate, mean_over_samples
+from .base import Estimator, linear_surrogate, mean_over_samples
+from .families import base_distribution
 from .options import number
 from .registry import register
 
@@ -24,8 +25,29 @@ def diff_shape(u: torch.Tensor, dist) -> tuple:
     return tuple(u.shape[: u.dim() - len(dist.event_shape)]) + (1,) * len(dist.event_shape)
 
 
+class _TwoPoint(Estimator):
+    """A Bernoulli estimator from two coupled bit vectors per uniform ``u``: ``(1/N) sum_i
+    (f(first_i) - f(second_i)) weight_i``, formed in closed form and given to the logits by a
+    linear surrogate. Subclasses define :meth:`pair`."""
+
+    families = frozenset({"bernoulli"})
+    evals_per_sample = 2
+
+    def pair(self, alpha: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(first, second, weight)`` for logits ``alpha`` and uniforms ``u``."""
+        raise NotImplementedError
+
+    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
+        with torch.no_grad():
+            first, second, weight = self.pair(alpha, u)
+            diff = (cost(first) - cost(second)).reshape(diff_shape(u, dist))
+            g = mean_over_samples(diff * weight)
+        return linear_surrogate([(g, alpha)], len(dist.batch_shape))
+
+
 @register
-class ARM(Estimator):
+class ARM(_TwoPoint):
     r"""Augment-REINFORCE-merge (unbiased), for Bernoulli variables.
 
     .. math:: \hat g_\alpha = \frac1N\sum_i \Big[f\big(1[u_i > \sigma(-\alpha)]\big)
@@ -36,21 +58,14 @@ class ARM(Estimator):
     """
 
     name = "arm"
-    families = frozenset({"bernoulli"})
-    evals_per_sample = 2
+    summary = "`(f(1[u>σ(-α)]) - f(1[u<σ(α)]))(u - 1/2)` (Yin & Zhou 2019)"
 
-    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
-        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
-        with torch.no_grad():
-            b1 = (u > torch.sigmoid(-alpha)).to(alpha.dtype)
-            b2 = (u < torch.sigmoid(alpha)).to(alpha.dtype)
-            diff = (cost(b1) - cost(b2)).reshape(diff_shape(u, dist))
-            g = mean_over_samples(diff * (u - 0.5))
-        return linear_surrogate([(g, alpha)], len(dist.batch_shape))
+    def pair(self, alpha, u):
+        return (u > torch.sigmoid(-alpha)).to(alpha.dtype), (u < torch.sigmoid(alpha)).to(alpha.dtype), u - 0.5
 
 
 @register
-class DisARM(Estimator):
+class DisARM(_TwoPoint):
     r"""DisARM (unbiased), the antithetic ARM for Bernoulli variables.
 
     With :math:`b = 1[u < \sigma(\alpha)]` and :math:`\tilde b = 1[1 - u < \sigma(\alpha)]`:
@@ -63,20 +78,13 @@ class DisARM(Estimator):
     """
 
     name = "disarm"
-    families = frozenset({"bernoulli"})
-    evals_per_sample = 2
+    summary = "antithetic ARM: `½(f(b) - f(b̃))(-1)^b̃ 1[b≠b̃] σ(|α|)` (Dong, Mnih & Tucker 2020)"
 
-    def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
-        alpha, u = _logits_and_uniform(dist, n_samples, sampler)
-        with torch.no_grad():
-            p = torch.sigmoid(alpha)
-            b = (u < p).to(alpha.dtype)
-            b_anti = (1 - u < p).to(alpha.dtype)
-            diff = (cost(b) - cost(b_anti)).reshape(diff_shape(u, dist))
-            sign = 1 - 2 * b_anti  # (-1)^{b~}
-            weight = sign * (b != b_anti).to(alpha.dtype) * torch.sigmoid(alpha.abs())
-            g = mean_over_samples(0.5 * diff * weight)
-        return linear_surrogate([(g, alpha)], len(dist.batch_shape))
+    def pair(self, alpha, u):
+        p = torch.sigmoid(alpha)
+        b, b_anti = (u < p).to(alpha.dtype), (1 - u < p).to(alpha.dtype)
+        sign = 1 - 2 * b_anti  # (-1)^{b~}
+        return b, b_anti, 0.5 * sign * (b != b_anti).to(alpha.dtype) * torch.sigmoid(alpha.abs())
 
 
 @register
@@ -105,6 +113,7 @@ class REBAR(Estimator):
     """
 
     name = "rebar"
+    summary = "`[f(b) - η f(σ_λ(z̃))]∇log p(b) + η∇f(σ_λ(z)) - η∇f(σ_λ(z̃))` (Tucker et al. 2017); unbiased for any fixed λ, η"
     families = frozenset({"bernoulli"})
     evals_per_sample = 3
     options_spec = {"temperature": number(0.5, positive=True, doc="lambda of the relaxation"),

@@ -16,6 +16,7 @@ class Exact(Estimator):
     expectation."""
 
     name = "exact"
+    summary = "the exact gradient (closed form or enumeration): zero variance, the reference row"
     requires = frozenset({"exact_expectation"})
     evals_per_sample = 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .base import Estimator, mean_over_samples
-from .options import choice, flag, number
+from .options import ConfigError, choice, flag, number
 from .registry import register
 
 
@@ -45,6 +45,7 @@ class GroupAdvantage(Estimator):
     """
 
     name = "group_advantage"
+    summary = "`(1/G) Σ_i A_i ∇log q(o_i) / ℓ_i`, `A_i = center(r)_i / (scale(r) + eps)` over the group of G = `n_samples` (RLOO, GRPO, Dr. GRPO)"
     min_samples = 2
     options_spec = {
         "center": choice("mean", ("mean", "loo", "none"), "mean | loo | none"),
@@ -65,8 +66,6 @@ class GroupAdvantage(Estimator):
 
     def check(self, dist, n_samples, cost=None):
         if n_samples < 2:
-            from .options import ConfigError
-
             raise ConfigError("n_samples", n_samples, f"{self.describe()} needs a group of n_samples >= 2: the "
                                                       "advantage of a single sample is not defined")
         super().check(dist, n_samples, cost)

@@ -33,6 +33,7 @@ class IndeCateR(Estimator):
     """
 
     name = "indecater"
+    summary = "`Σ_d Σ_k ∇p_d(k) f(x_{-d}, x_d=k)`, D·K evaluations per sample (De Smet et al. 2023)"
     families = frozenset({"bernoulli", "categorical"})
 
     def evals_per_estimate(self, n_samples, dist=None):

@@ -36,6 +36,7 @@ class MeasureValued(Estimator):
     """
 
     name = "measure_valued"
+    summary = "Weibull (mean) and double-sided Maxwell (scale) derivatives, one coordinate at a time (Mohamed et al. 2020, Sec. 6)"
     families = frozenset({"gaussian"})
 
     options_spec = {"coupling": flag(True, "common random numbers for the two sides")}

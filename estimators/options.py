@@ -125,6 +125,7 @@ class Configurable:
 
     kind: ClassVar[str] = "component"  # "estimator" or "problem": the prefix of the option keys
     name: ClassVar[str]
+    summary: ClassVar[str] = ""  # one line for the README's tables: the formula (estimators), the setting (problems)
     options_spec: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, **options: Any):

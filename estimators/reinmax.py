@@ -34,6 +34,7 @@ class ReinMax(Estimator):
     """
 
     name = "reinmax"
+    summary = "second-order straight-through, `2 J(π₁)ᵀ∇f - ½ J(π₀)ᵀ∇f` (Liu et al. 2023); exact for quadratic costs"
     families = frozenset({"bernoulli", "categorical"})
     biased = True
     options_spec = {"temperature": number(1.0, positive=True, doc="tau; the paper recommends tau >= 1")}

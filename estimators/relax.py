@@ -49,6 +49,7 @@ class RELAX(Estimator):
     """
 
     name = "relax"
+    summary = "REBAR with a learned control variate `c_ψ(z) = η f(σ_λ(z)) + r_ψ(σ_λ(z))`, ψ trained on the estimate's squared norm (Grathwohl et al. 2018)"
     families = frozenset({"bernoulli"})
     evals_per_sample = 3
     stateful = True

@@ -52,6 +52,7 @@ class GumbelSoftmax(_Relaxation):
     """
 
     name = "gumbel_softmax"
+    summary = "`∇f(z)`, z the Concrete relaxation (Jang et al. 2017; Maddison et al. 2017)"
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         soft, _ = relaxed_sample(dist, n_samples, sampler, self.temperature)
@@ -70,6 +71,7 @@ class StraightThrough(_Relaxation):
     """
 
     name = "straight_through"
+    summary = "hard sample forward, relaxed gradient back (Bengio et al. 2013)"
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         soft, hard = relaxed_sample(dist, n_samples, sampler, self.temperature)

@@ -19,6 +19,7 @@ class Reparameterization(Estimator):
     """
 
     name = "reparameterization"
+    summary = "`mean_i ∇f(g(ε_i; φ))`: pathwise (Kingma & Welling 2014)"
     requires = frozenset({"rsample"})
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):

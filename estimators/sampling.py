@@ -1,16 +1,10 @@
 """Sampling from the job's random stream.
 
 The harness owns the random numbers: a :class:`Sampler` wraps one ``torch.Generator`` (or torch's
-global one) and draws standard noise in the distribution's dtype, which a per-family transform
-turns into samples. Because ``sample`` and ``rsample`` use the same transform, estimators that
-share a seed see the same samples: comparisons are paired.
-
-* Gaussian: ``x = loc + scale * eps``, ``eps ~ N(0, 1)``;
-* Bernoulli: ``b = 1[logits + logit(u) > 0]``, ``u ~ U(0, 1)`` (the logistic form the relaxations
-  use: Gumbel-softmax, straight-through and REBAR drawing the same ``u`` get the same ``b``);
-* one-hot categorical: ``one_hot(argmax(logits + g))``, Gumbel noise ``g = -log(-log u)``
-  (Gumbel-max; the Gumbel-softmax relaxation of the same ``g`` has the same argmax);
-* a custom distribution that defines ``sample_with(sampler, sample_shape)`` draws through it.
+global one) and draws standard noise in the distribution's dtype, which its family's transform
+(:mod:`estimators.families`) turns into samples; a custom distribution that defines
+``sample_with(sampler, sample_shape)`` draws through it. Because ``sample`` and ``rsample`` use
+the same transform, estimators that share a seed see the same samples: comparisons are paired.
 
 Noise is drawn in the distribution's own dtype: float32 noise upcast to float64 would cap
 ``|eps|`` at about 5.8 and cut the tails that heavy-tailed estimators depend on.
@@ -28,43 +22,11 @@ from __future__ import annotations
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import torch
 from torch import distributions as D
 
-from .base import base_distribution
-
-
-def _normal_from_noise(sampler: "Sampler", dist: D.Normal, shape: torch.Size) -> torch.Tensor:
-    eps = sampler.normal(shape, dist.loc)
-    return dist.loc + dist.scale * eps
-
-
-def _bernoulli_from_noise(sampler: "Sampler", dist: D.Bernoulli, shape: torch.Size) -> torch.Tensor:
-    u = sampler.uniform(shape, dist.logits)
-    return (dist.logits + torch.logit(u) > 0).to(dist.logits.dtype)
-
-
-def _one_hot_from_noise(sampler: "Sampler", dist: D.OneHotCategorical, shape: torch.Size) -> torch.Tensor:
-    g = sampler.gumbel(shape, dist.logits)
-    index = (dist.logits + g).argmax(-1)
-    return torch.nn.functional.one_hot(index, dist.logits.shape[-1]).to(dist.logits.dtype)
-
-
-def _categorical_from_noise(sampler: "Sampler", dist: D.Categorical, shape: torch.Size) -> torch.Tensor:
-    g = sampler.gumbel(shape + dist.logits.shape[-1:], dist.logits)
-    return (dist.logits + g).argmax(-1)
-
-
-# Family -> transform from the sampler's noise to a sample of that shape (with a graph to the
-# parameters where the family is reparameterizable).
-_TRANSFORMS: dict[type, Callable[["Sampler", D.Distribution, torch.Size], torch.Tensor]] = {
-    D.Normal: _normal_from_noise,
-    D.Bernoulli: _bernoulli_from_noise,
-    D.OneHotCategorical: _one_hot_from_noise,
-    D.Categorical: _categorical_from_noise,
-}
+from .families import base_distribution, family_of
 
 
 SPLIT_MIN_ELEMENTS = 2**16  # smaller draws: one generator (a hand-off to the thread costs ~0.1 ms)
@@ -154,17 +116,16 @@ class Sampler:
     def _from_noise(self, dist: D.Distribution, n: int) -> torch.Tensor:
         if hasattr(dist, "sample_with"):
             return dist.sample_with(self, torch.Size((n,)))
-        base = base_distribution(dist)
-        transform = _TRANSFORMS.get(type(base))
-        if transform is None:
-            raise NotImplementedError(f"no noise transform for {type(base).__name__}")
-        return transform(self, base, self.full_shape(dist, n))
+        family = family_of(dist)
+        if family is None:
+            raise NotImplementedError(f"no noise transform for {type(base_distribution(dist)).__name__}")
+        return family.transform(self, base_distribution(dist), self.full_shape(dist, n))
 
     def sample(self, dist: D.Distribution, n: int) -> torch.Tensor:
         """``n`` samples treated as data (no graph): the same values :meth:`rsample` would give."""
         base = base_distribution(dist)
         with torch.no_grad():
-            if hasattr(dist, "sample_with") or type(base) in _TRANSFORMS:
+            if hasattr(dist, "sample_with") or family_of(dist) is not None:
                 return self._from_noise(dist, n)
             # Family without a transform: draw with torch's own sampler, seeded from our stream.
             seed = int(torch.randint(2**62, (), generator=self.generator,

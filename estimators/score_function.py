@@ -29,6 +29,7 @@ class ScoreFunction(Estimator):
     """
 
     name = "score_function"
+    summary = "`mean_i f(x_i) ∇log q(x_i)`: REINFORCE (Williams 1992)"
 
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
@@ -115,6 +116,8 @@ class ScoreFunctionBaseline(Estimator):
     """
 
     name = "score_function_baseline"
+    summary = ("`mean_i (f(x_i) - b_i) ∇log q(x_i)`, `b_i` never uses `f(x_i)`: an EMA of earlier estimates' "
+               "costs, leave-one-out, or the per-coordinate optimal `E[f s²]/E[s²]` from the other samples")
     options_spec = {
         "baseline": choice("ema", BASELINES, "ema | loo | optimal"),
         "decay": number(0.9, minimum=0.0, below=1.0, doc="ema only: 0 <= decay < 1"),

@@ -43,7 +43,7 @@ def finite_difference(fn, theta: dict, h: float = 1e-6):
     ``theta`` (a dict), flattened in the dict's order (as ``bench.harness.flat``)."""
     import torch
 
-    from bench.harness import flat
+    from bench.geometry import flat
 
     grads = {}
     for name, value in theta.items():
@@ -64,7 +64,7 @@ def exact_and_finite_difference(problem, theta: dict):
     objective, both flattened."""
     import torch
 
-    from bench.harness import exact_gradients
+    from bench.geometry import exact_gradients
 
     _, jac, exact_phi = exact_gradients(problem, theta)
     exact = exact_phi if jac is None else torch.einsum("sp,spt->st", exact_phi, jac.to(exact_phi.dtype))

@@ -4,6 +4,7 @@ eager up to rounding, the same statistics; stateful estimators refused."""
 import pytest
 import torch
 
+from bench import compiled as compiled_module
 from bench.harness import Harness
 from bench.problems import make_problem
 from estimators import ConfigError, make_estimator
@@ -89,9 +90,7 @@ def test_each_harness_compiles_its_own_step(guards, monkeypatch):
     give their own eager estimates; so with Dynamo's full guards (a torch without
     ``isolate_recompiles``)."""
     if guards == "full":
-        from bench import harness
-
-        monkeypatch.setattr(harness, "_isolated_with_varying_guards", dict)
+        monkeypatch.setattr(compiled_module, "_isolated_with_varying_guards", dict)
     p = make_problem("gaussian_quadratic")
     kw = dict(n_samples=2, chunk_elements=4096)
     names = ("score_function", "reparameterization")
@@ -117,7 +116,5 @@ def test_a_compiled_harness_recompiles_where_the_batches_change():
 
 @pytest.mark.parametrize("torch_threads,expected", [(1, 1), (2, 1), (16, 15)])
 def test_the_compiled_step_leaves_a_core_to_the_samplers_second_thread(torch_threads, expected, monkeypatch):
-    from bench import harness
-
-    monkeypatch.setattr(harness.torch, "get_num_threads", lambda: torch_threads)
-    assert harness.compiled_cpu_threads() == expected
+    monkeypatch.setattr(compiled_module.torch, "get_num_threads", lambda: torch_threads)
+    assert compiled_module.compiled_cpu_threads() == expected

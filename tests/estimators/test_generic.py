@@ -23,7 +23,8 @@ import torch
 
 import json
 
-from bench.harness import Harness, measure_estimates, with_runs
+from bench.geometry import with_runs
+from bench.harness import Harness, measure_estimates
 from bench.presets import applicable_pairs, build, preset_names
 from bench.regression import REFERENCE_FILE, case_id, check_against_reference, measure_case
 from estimators import NotApplicable

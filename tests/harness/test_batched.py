@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import distributions as D
 
-from bench.harness import Harness, measure_estimates as measure, replicate, with_runs
+from bench.geometry import replicate, with_runs
+from bench.harness import Harness, measure_estimates as measure
 from bench.problems import make_problem
 from bench.problems.base import Problem
 from bench.statistics import GradientMoments, Projection

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from bench.calibrate import InjectedBias
-from bench.harness import Harness, measure_estimates as measure, with_runs
+from bench.geometry import with_runs
+from bench.harness import Harness, measure_estimates as measure
 from bench.problems import make_problem
 from bench.statistics import (MIN_REPLICATES_FOR_BIAS_TEST, MIN_REPLICATES_FOR_SE, GradientMoments, Projection,
                               batch_size)
