@@ -1,5 +1,6 @@
 """Hydra callbacks: the exit status of a single run, and a sweep's gathered files + summary
-(``results.csv``; for training sweeps also ``curves.csv`` and ``variance_curves.csv``)."""
+(``results.csv``; for measurement sweeps also ``exact_curves.csv`` where a formula is known, for
+training sweeps ``curves.csv`` and ``variance_curves.csv``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .results import SWEEP_FILE, gather, summary_table, write_atomic
+from .exact_curves import write_exact_curves
+from .results import CURVES_FILE, SWEEP_FILE, VARIANCE_FILE, gather, summary_table, write_atomic
+from .train import summary
 
 # Outcomes that are results, not failures: a run that diverged in training is a finding.
 GOOD = {"ok", "diverged"}
@@ -29,12 +32,11 @@ class ResultsCallback(Callback):
         training = "steps" in config
         print()
         if training:
-            from .train import CURVES_FILE, VARIANCE_FILE, summary
-
             for name in (CURVES_FILE, VARIANCE_FILE):
                 write_atomic(gather(sweep_dir, name), sweep_dir / name)
             print(summary(df))
         else:
+            write_exact_curves(sweep_dir, df)
             print(summary_table(df))
         jobs = df.drop_duplicates("job")
         bad = jobs[~jobs["status"].isin(GOOD)]

@@ -1,5 +1,14 @@
 r"""Exact variances of the estimators, by numerical integration (Gaussian problems) and by
-enumeration (discrete problems), used by the tests, the reports' exact curves and ``bench.calibrate``.
+enumeration (discrete problems), used by the tests, the jobs' ``exact_variance`` column, the
+sweeps' exact curves (``exact_curves.csv``, drawn by the report) and ``bench.calibrate``.
+
+Formulas are registered by class, as ``torch.distributions.kl.register_kl`` registers KL
+divergences: ``@register_exact_variance(EstimatorClass, ProblemClass)`` on a function
+``(problem, estimator, n_samples, n_replicates) -> {param: variance, ..., "total": ...}`` (or
+``None`` where it does not hold for those options); :func:`exact_variance` uses the most specific
+registration by method resolution order (the estimator's class first, then the problem's), so a new
+subclass of ``GaussianProblem`` has every Gaussian formula with no line written for it. A problem
+or estimator module registers its own formulas beside its class.
 
 Every quantity is an expectation over one coordinate :math:`x = \mu + \sigma\epsilon`,
 :math:`\epsilon \sim N(0,1)`, of smooth functions of :math:`\epsilon`. The default rule is the
@@ -25,12 +34,58 @@ quadratic cost that check this module.
 
 from __future__ import annotations
 
+import itertools
 import math
+from typing import Callable
 
 import numpy as np
 import torch
+from torch import distributions as D
 
-from .problems.gaussian import GaussianProblem
+from estimators import Estimator
+from estimators.exact import Exact
+from estimators.bernoulli import ARM
+from estimators.measure_valued import MeasureValued
+from estimators.reparameterization import Reparameterization
+from estimators.score_function import ScoreFunction, ScoreFunctionBaseline
+
+from .geometry import encode_jacobian, with_runs
+from .problems.base import Problem
+from .problems.discrete import BernoulliProblem, CategoricalBandit
+from .problems.gaussian import GaussianProblem, GaussianQuadratic
+from .problems.policy import PolicyMLP
+
+Formula = Callable[[Problem, Estimator, int, int], "dict[str, float] | None"]
+_FORMULAS: dict[tuple[type, type], Formula] = {}
+
+
+def register_exact_variance(estimator_class: type, problem_class: type):
+    """Register ``fn(problem, estimator, n_samples, n_replicates)`` as the exact variance of
+    ``estimator_class`` (and its subclasses) on ``problem_class`` (and its subclasses)."""
+    def decorator(fn: Formula) -> Formula:
+        key = (estimator_class, problem_class)
+        if key in _FORMULAS:
+            raise ValueError(f"an exact variance of {estimator_class.__name__} on {problem_class.__name__} is "
+                             "registered twice")
+        _FORMULAS[key] = fn
+        return fn
+    return decorator
+
+
+def registered_formulas() -> dict[tuple[type, type], Formula]:
+    """Every registration, ``(estimator class, problem class) -> formula``."""
+    return dict(_FORMULAS)
+
+
+def find_formula(estimator: Estimator, problem: Problem) -> tuple[tuple[type, type], Formula] | None:
+    """The most specific registration for these instances: the smallest position of its estimator
+    class in the estimator's MRO, then of its problem class in the problem's; ``None`` if none."""
+    e_mro, p_mro = type(estimator).__mro__, type(problem).__mro__
+    matches = [(e_mro.index(e), p_mro.index(p), (e, p)) for e, p in _FORMULAS if e in e_mro and p in p_mro]
+    if not matches:
+        return None
+    *_, key = min(matches, key=lambda m: m[:2])
+    return key, _FORMULAS[key]
 
 
 Rule = tuple[torch.Tensor, torch.Tensor]
@@ -176,8 +231,6 @@ def score_function_variance_gaussian_phi(problem, n_samples: int, n_nodes: int =
     (``policy_mlp``), per theta row: ``trace(J_t^T Cov_phi J_t) / N`` with ``Cov_phi = E[f^2 s s^T]
     - g g^T``, the phi-space score ``s = ((x-mu)/std^2, ((x-mu)^2 - std^2)/std^3)``, by
     Gauss-Hermite (exact for a polynomial cost of degree below ``n_nodes - 2``)."""
-    from .harness import encode_jacobian, with_runs
-
     theta = with_runs(None, problem, "cpu", torch.float64)
     phi = problem.encode(theta)
     (loc_name, loc), (scale_name, scale) = list(phi.items())
@@ -205,8 +258,6 @@ def arm_variance_by_cells(problem, n_samples: int) -> dict[str, float]:
     :math:`\sigma(-|\alpha_j|)` and :math:`\sigma(|\alpha_j|)`; over the :math:`3^d` cells the
     difference of costs is constant and ``u`` is uniform and independent per bit, so
     :math:`E[\hat g_j^2] = \sum_{cells} P(cell)\,\Delta^2\,E[(u_j - 1/2)^2 \mid cell]`."""
-    import itertools
-
     alpha = problem.init_params("cpu", torch.float64)["logits"]
     d = alpha.numel()
     lo, hi = torch.sigmoid(-alpha.abs()), torch.sigmoid(alpha.abs())
@@ -232,55 +283,10 @@ def arm_variance_by_cells(problem, n_samples: int) -> dict[str, float]:
     return {"logits": v, "total": v}
 
 
-def exact_variance(problem, estimator, n_samples: int, n_replicates: int) -> dict[str, float] | None:
-    """Exact variance of an estimator on a problem, per parameter and ``total``, where a formula is
-    known here (score function and its EMA/LOO baselines and the pathwise estimator on every
-    Gaussian problem, measure-valued on the quadratic, the exact estimator anywhere); ``None``
-    otherwise. Errors in a known formula are raised, not hidden."""
-    if estimator.name == "exact":
-        names = list(problem.init_params("cpu", torch.float64))
-        return {**{k: 0.0 for k in names}, "total": 0.0}
-    enumerable = (problem.identity_encode and problem.name in ("bernoulli_toy", "bernoulli_quadratic",
-                                                               "categorical_bandit")
-                  and getattr(problem, "dim", 1) <= MAX_ENUMERATED_BITS)
-    if estimator.name == "arm" and problem.name in ("bernoulli_toy", "bernoulli_quadratic") and problem.dim <= 8:
-        return arm_variance_by_cells(problem, n_samples)
-    if estimator.name == "score_function" and problem.name == "policy_mlp":
-        return score_function_variance_gaussian_phi(problem, n_samples)
-    if not (isinstance(problem, GaussianProblem) or enumerable):
-        return None
-    if estimator.name == "score_function":
-        return score_function_variance(problem, n_samples)
-    if estimator.name == "score_function_baseline" and estimator.baseline in ("ema", "loo"):
-        return score_function_variance(problem, n_samples, estimator.baseline, estimator.decay, n_replicates)
-    if not isinstance(problem, GaussianProblem):
-        return None
-    if estimator.name == "reparameterization":
-        return reparameterization_variance(problem, n_samples)
-    if estimator.name == "measure_valued" and problem.name == "gaussian_quadratic":
-        return measure_valued_variance_quadratic(problem, n_samples, estimator.coupling)
-    return None
-
-
-def exact_variance_curve(problem, estimator, key: str, grid, n_samples: int, n_replicates: int,
-                         param: str) -> np.ndarray | None:
-    """The exact variance of ``param`` along the problem option ``key`` (``None`` if unknown)."""
-    values = []
-    for value in grid:
-        moved = type(problem)(**{**problem.options(), key: float(value)})
-        v = exact_variance(moved, estimator, n_samples, n_replicates)
-        if v is None:
-            return None
-        values.append(v[param])
-    return np.array(values)
-
-
 def enumerate_support(dist) -> torch.Tensor:
     """Every outcome of one replicate's discrete distribution: ``[M, *event]``, from the
     distributions' own ``enumerate_support`` (independent Bernoulli bits: all ``2^dim`` bit vectors
     as the product of each bit's support; one-hot categorical: the ``K`` unit vectors)."""
-    from torch import distributions as D
-
     base = dist.base_dist if isinstance(dist, D.Independent) else dist
     values = base.enumerate_support(expand=False).reshape(-1, *base.event_shape)  # one coordinate's support
     if isinstance(dist, D.Independent) and dist.event_shape:
@@ -303,3 +309,78 @@ def measure_valued_variance_quadratic(problem, n_samples: int, coupling: bool) -
         mu, sigma = 8 * a * a / math.pi - 2 * a * a + 4 * s * s / math.pi, 16 * a * a + 8 * s * s
     d = problem.dim
     return _with_total({"mu": d * mu / n_samples, "sigma": d * sigma / n_samples})
+
+
+def exact_variance(problem: Problem, estimator: Estimator, n_samples: int, n_replicates: int
+                   ) -> dict[str, float] | None:
+    """The exact variance of one estimate per parameter tensor and ``total``, where a registered
+    formula holds (:func:`find_formula`); ``None`` otherwise. Errors in a formula are raised, not
+    hidden."""
+    found = find_formula(estimator, problem)
+    return None if found is None else found[1](problem, estimator, n_samples, n_replicates)
+
+
+def exact_variance_curve(problem: Problem, estimator: Estimator, key: str, grid, n_samples: int,
+                         n_replicates: int, param: str) -> np.ndarray | None:
+    """The exact variance of ``param`` along the problem option ``key`` (``None`` if unknown)."""
+    values = []
+    for value in grid:
+        moved = type(problem)(**{**problem.options(), key: float(value)})
+        v = exact_variance(moved, estimator, n_samples, n_replicates)
+        if v is None:
+            return None
+        values.append(v[param])
+    return np.array(values)
+
+
+# The registrations. Discrete problems are enumerated when theta is phi and the outcomes are few.
+
+def _enumerable(problem) -> bool:
+    return problem.identity_encode and getattr(problem, "dim", 1) <= MAX_ENUMERATED_BITS
+
+
+@register_exact_variance(Exact, Problem)
+def _exact(problem, estimator, n_samples, n_replicates):
+    names = list(problem.init_params("cpu", torch.float64))
+    return {**{k: 0.0 for k in names}, "total": 0.0}
+
+
+@register_exact_variance(ScoreFunction, GaussianProblem)
+@register_exact_variance(ScoreFunction, BernoulliProblem)
+@register_exact_variance(ScoreFunction, CategoricalBandit)
+def _score_function(problem, estimator, n_samples, n_replicates):
+    if not isinstance(problem, GaussianProblem) and not _enumerable(problem):
+        return None
+    return score_function_variance(problem, n_samples)
+
+
+@register_exact_variance(ScoreFunctionBaseline, GaussianProblem)
+@register_exact_variance(ScoreFunctionBaseline, BernoulliProblem)
+@register_exact_variance(ScoreFunctionBaseline, CategoricalBandit)
+def _score_function_baseline(problem, estimator, n_samples, n_replicates):
+    if estimator.baseline not in ("ema", "loo") or not (isinstance(problem, GaussianProblem) or _enumerable(problem)):
+        return None  # the optimal baseline's variance has no formula here
+    return score_function_variance(problem, n_samples, estimator.baseline, estimator.decay, n_replicates)
+
+
+@register_exact_variance(ScoreFunction, PolicyMLP)
+def _score_function_policy(problem, estimator, n_samples, n_replicates):
+    return score_function_variance_gaussian_phi(problem, n_samples)
+
+
+@register_exact_variance(Reparameterization, GaussianProblem)
+def _reparameterization(problem, estimator, n_samples, n_replicates):
+    return reparameterization_variance(problem, n_samples)
+
+
+@register_exact_variance(MeasureValued, GaussianQuadratic)
+def _measure_valued(problem, estimator, n_samples, n_replicates):
+    return measure_valued_variance_quadratic(problem, n_samples, estimator.coupling)
+
+
+MAX_ARM_CELL_BITS = 8  # 3^d cells
+
+
+@register_exact_variance(ARM, BernoulliProblem)
+def _arm(problem, estimator, n_samples, n_replicates):
+    return arm_variance_by_cells(problem, n_samples) if problem.dim <= MAX_ARM_CELL_BITS else None

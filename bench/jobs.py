@@ -19,6 +19,7 @@ from estimators import Estimator, NotApplicable, build_estimator
 from estimators.options import ConfigError
 
 from .config import job_spec, recorded
+from .exact_variance import exact_variance
 from .harness import Harness
 from .problems import Problem, build_problem
 from .results import JOB_FILE, order_columns, write_atomic
@@ -47,9 +48,11 @@ def measure_job(config: dict[str, Any], problem: Problem, estimator: Estimator) 
     latency = (time_one_estimate(problem, estimator, spec.n_samples, spec.device, spec.dtype,
                                  spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)
     evals = harness.evals_per_estimate
+    exact = exact_variance(problem, estimator, spec.n_samples, spec.n_replicates) or {}
     return [{
         "problem": problem.name, "estimator": estimator.name, "label": estimator.describe(),
         "status": m.status(), "message": m.message(), **{k: v for k, v in r.items() if k != "run"},
+        "exact_variance": exact.get(r["param"], float("nan")) if r["row_kind"] != "component" else float("nan"),
         "evals_per_estimate": evals, "work_variance": r["variance"] * evals, **problem.info(),
         "time_per_estimate_s": latency.median_s if latency else float("nan"),
         "time_iqr_s": latency.iqr_s if latency else float("nan"),

@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .results import mean_with_interval, with_se
+from .results import is_true, mean_with_interval, read_table, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -32,7 +32,7 @@ class Missing(Exception):
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise Missing(str(path.relative_to(ROOT)))
-    return pd.read_csv(path)
+    return read_table(path)
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -86,7 +86,7 @@ def group_baselines_table(G: int = 4) -> str:
         "variance (total)": [with_se(v, s) for v, s in zip(total["variance"], total["variance_se"])],
         "bias": [with_se(v, s) for v, s in zip(total["bias"], total["bias_se"])],
         "bias test p": total["bias_p_value"].map(lambda p: f"{p:.2g}"),
-        "flagged": total["bias_significant"].map(lambda b: "yes" if b is True or b == "True" else "no"),
+        "flagged": total["bias_significant"].map(lambda b: "yes" if is_true(b) else "no"),
         "cosine to exact": total["cosine_to_exact"].map(lambda v: f"{v:.5f}"),
         "norm ratio": total["norm_ratio_to_exact"].map(lambda v: f"{v:.4f}"),
     })
@@ -126,7 +126,7 @@ def relax_table() -> str:
         "estimator": total["label"], "n_samples": total["n_samples"],
         "variance": [with_se(v, s) for v, s in zip(total["variance"], total["variance_se"])],
         "bias": [with_se(v, s) for v, s in zip(total["bias"], total["bias_se"])],
-        "flagged": total["bias_significant"].map(lambda b: "yes" if b is True or b == "True" else "no"),
+        "flagged": total["bias_significant"].map(lambda b: "yes" if is_true(b) else "no"),
     })
     return ("Variance at θ0 (R = 1e5):\n\n" + _markdown(variance) + "\n\nTraining (2000 steps, Adam 0.01):\n\n"
             + _markdown(training_finals("train_relax_toy"))

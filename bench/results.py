@@ -1,5 +1,6 @@
-"""Results: the one definition of the columns, tidy rows (one per job and parameter, plus
-``total``), file I/O and the summary table.
+"""Results: the one definition of the columns and of every file name, tidy rows (one per job and
+parameter, plus ``total``), reading (checked, with dtypes restored once) and writing, and the
+summary table. The reports read results through this module only.
 
 Each job writes ``result.csv`` in its own folder (to a temporary name, then renamed, so a killed
 job never leaves a file that looks complete). A sweep gathers them into ``results.csv`` at its
@@ -10,6 +11,7 @@ so adding a key to ``conf/base.yaml`` adds a column and nothing else.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
@@ -17,16 +19,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
-JOB_FILE = "result.csv"
-SWEEP_FILE = "results.csv"
+JOB_FILE = "result.csv"  # a job's rows (a training job: one row per run)
+SWEEP_FILE = "results.csv"  # a sweep's gathered rows
+CURVES_FILE = "curves.csv"  # a training job's logged steps (gathered like results.csv)
+VARIANCE_FILE = "variance_curves.csv"  # a training job's variance measurements along training
+EXACT_CURVES_FILE = "exact_curves.csv"  # a sweep's exact variance along a swept problem key
 
 # The job's identity and outcome, first; configuration columns follow.
 LEADING = ["job", "status", "message", "estimator", "label", "problem", "n_samples", "n_replicates", "seed",
            "device", "dtype"]
 # What the harness measures, per parameter row (see bench/statistics.py for the definitions).
 MEASURED = [
-    "param", "row_kind", "dim", "true_grad_norm", "variance", "variance_se", "bias", "bias_se",
+    "param", "row_kind", "dim", "true_grad_norm", "variance", "variance_se", "exact_variance", "bias", "bias_se",
     "bias_significant", "bias_p_value", "cosine_to_exact", "norm_ratio_to_exact", "update_share", "exact_share",
     "mse",
     "evals_per_estimate", "work_variance", "time_per_estimate_s", "time_iqr_s", "time_q1_s", "time_q3_s",
@@ -35,7 +41,29 @@ MEASURED = [
 # Where it ran.
 TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
 STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
-MEASURED_STATUSES = frozenset({"ok", "nonfinite"})
+MEASURED_STATUSES = frozenset({"ok", "nonfinite"})  # jobs whose rows hold statistics
+# The root keys of conf/base.yaml and conf/train.yaml (a test keeps the two lists equal): with the
+# groups' columns (problem, estimator, optimizer and their options) they are a job's configuration.
+ROOT_KEYS = ("n_samples", "n_replicates", "seed", "device", "dtype", "chunk_elements", "compile", "timing",
+             "timing_min_run_time", "progress", "resume", "allow_not_applicable", "steps", "n_seeds", "log_every",
+             "variance_every", "variance_replicates")
+GROUPS = ("problem", "estimator", "optimizer")
+BOOLEAN_COLUMNS = ("bias_significant",)  # written as True/False (empty where no test ran)
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of ``df`` that are configuration: the groups, their options and the root keys."""
+    return [c for c in df.columns if c in ROOT_KEYS or c in GROUPS or c.split(".", 1)[0] in GROUPS and "." in c]
+
+
+def swept_problem_keys(df: pd.DataFrame) -> list[str]:
+    """Numeric problem keys that vary within one problem (e.g. ``problem.k``)."""
+    return [c for c in df.columns if c.startswith("problem.") and pd.api.types.is_numeric_dtype(df[c])
+            and df.groupby("problem")[c].nunique(dropna=True).max() > 1]
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used (one line: the file, the row, what is wrong)."""
 
 
 def flatten(config: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +105,7 @@ def gather(sweep_dir: Path, file_name: str = JOB_FILE) -> pd.DataFrame:
         file = job_dir / file_name
         if file.is_file():
             try:
-                frames.append(pd.read_csv(file))
+                frames.append(read_table(file))
             except pd.errors.EmptyDataError:  # a job with nothing of this kind (e.g. variance_every=0)
                 pass
         else:
@@ -90,6 +118,92 @@ def gather(sweep_dir: Path, file_name: str = JOB_FILE) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=LEADING + MEASURED + TRAILING)
     return order_columns(pd.concat(frames, ignore_index=True))
+
+
+def restore_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """The dtypes a CSV loses: the boolean columns (True/False with empty cells) as pandas booleans."""
+    for col in BOOLEAN_COLUMNS:
+        if col in df:
+            df[col] = df[col].map({True: True, False: False, "True": True, "False": False}).astype("boolean")
+    return df
+
+
+def read_table(file: str | Path) -> pd.DataFrame:
+    """A CSV this benchmark wrote, with its dtypes restored (no checks: see :func:`read_results`)."""
+    return restore_dtypes(pd.read_csv(file))
+
+
+# The columns every measurement report reads; any other column is a configuration key.
+REQUIRED = ["status", "message", "estimator", "problem", "n_samples", "param", "variance", "variance_se",
+            "bias", "bias_se", "bias_significant", "mse", "evals_per_estimate", "work_variance",
+            "time_per_estimate_s"]
+NUMERIC = ["n_samples", "variance", "variance_se", "bias", "bias_se", "mse", "evals_per_estimate",
+           "work_variance", "time_per_estimate_s"]
+
+
+def results_file(path: str | Path, file_name: str = SWEEP_FILE) -> Path:
+    path = Path(path)
+    file = path / file_name if path.is_dir() else path
+    if not file.is_file():
+        raise ResultsError(f"{path}: no {file_name} there (give a sweep folder or a {file_name} file)")
+    return file
+
+
+def _check_integrity(file: Path) -> None:
+    """Every line complete, with as many fields as the header (rows numbered from 1 after it)."""
+    text = file.read_text(errors="replace")
+    if not text.strip():
+        raise ResultsError(f"{file}: the file is empty")
+    if not text.endswith("\n"):
+        raise ResultsError(f"{file}: row {text.count(chr(10))} is cut short (no line end): the file is truncated")
+    reader = csv.reader(text.splitlines())
+    header = next(reader)
+    for i, fields in enumerate(reader, start=1):
+        if len(fields) != len(header):
+            raise ResultsError(f"{file}: row {i} has {len(fields)} of {len(header)} fields: the file is truncated "
+                               "or corrupt")
+
+
+def _check_values(df: pd.DataFrame, file: Path, numeric: list[str]) -> None:
+    """Measured rows must have numbers where the harness writes numbers."""
+    measured = df["status"].isin(MEASURED_STATUSES | {"diverged"}) if "status" in df else pd.Series(True, df.index)
+    if "row_kind" in df:
+        measured &= df["row_kind"] != "component"  # a component row carries means and shares only
+    for col in numeric:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = measured & df[col].notna() & values.isna()
+        if col in ("variance", "n_samples", "evals_per_estimate"):
+            bad |= measured & values.isna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0]) + 1
+            raise ResultsError(f"{file}: row {row} has {col}={df[col].iloc[row - 1]!r}, not a number: the file is "
+                               "corrupt")
+
+
+def read_results(path: str | Path, *, file_name: str = SWEEP_FILE, required: list[str] | None = None,
+                 numeric: list[str] | None = None) -> pd.DataFrame:
+    """A results file (a sweep folder's ``file_name``, or the file itself), checked: complete lines,
+    the ``required`` columns, numbers where the harness writes numbers; dtypes restored, and a
+    ``source`` column naming the file. A file cut mid-write or edited out of shape is refused in
+    one line (:class:`ResultsError`) naming the file and the row."""
+    file = results_file(path, file_name)
+    _check_integrity(file)
+    try:
+        df = read_table(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{file}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    missing = [c for c in (REQUIRED if required is None else required) if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{file}: missing columns {', '.join(missing)} (expected a {file_name} written by "
+                           "python -m bench.run or bench.train)")
+    _check_values(df, file, NUMERIC if numeric is None else numeric)
+    df["source"] = str(file)
+    return df
+
+
+def is_true(value) -> bool:
+    """A boolean cell (True, or a pandas boolean True); False for False, NA and anything else."""
+    return value is True or (isinstance(value, (bool, np.bool_)) and bool(value))
 
 
 def _job_key(path: Path):
@@ -120,7 +234,7 @@ def summary_table(df: pd.DataFrame) -> str:
         table["n"] = both["n_samples"].map(lambda v: "" if pd.isna(v) else value_text(v))
     if not several:
         table["param"] = both["param"]
-    significant = both["bias_significant"].isin([True, "True"]) if "bias_significant" in both else False
+    significant = both["bias_significant"].map(is_true) if "bias_significant" in both else False
     table["variance"] = [with_se(v, e) for v, e in zip(both["variance"], both["variance_se"])]
     table["bias"] = [with_se(v, e) + (" *" if sig else "") for v, e, sig in
                      zip(both["bias"], both["bias_se"], significant if len(both) else [])]
@@ -161,8 +275,6 @@ def t_half_width(values, level: float = 0.95) -> float:
     """Half-width of the Student-t interval for the mean of ``values`` (independent runs) at
     ``level``; nan for fewer than two values. With few runs the normal quantile 1.96 would cover
     far less than ``level`` (about 81 % with 3 runs)."""
-    from scipy import special
-
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     if len(x) < 2:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from .cli import entry, job_context
 from .config import CONF_DIR, recorded
 from .jobs import run_config
-from .results import JOB_FILE, SWEEP_FILE, summary_table, with_se, write_atomic
+from .results import JOB_FILE, SWEEP_FILE, is_true, read_table, summary_table, with_se, write_atomic
 
 log = logging.getLogger(__name__)  # to the job's run.log (conf/base.yaml: Hydra's file handler only)
 
@@ -50,7 +50,7 @@ def previous_result(out_dir: Path, config: dict, file_name: str = JOB_FILE) -> p
     if not file.is_file():
         return None
     try:
-        previous = pd.read_csv(file)
+        previous = read_table(file)
     except (pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     row = previous.iloc[0]
@@ -108,8 +108,8 @@ def describe_job(df: pd.DataFrame, overrides: str = "") -> str:
         return f"{head}: {r['status']}: {r['message']}"
     total = df[df["param"] == "total"].iloc[0]
     text = (f"{head}: {r['status']}, total variance {with_se(total['variance'], total['variance_se'])}, "
-            f"bias {with_se(total['bias'], total['bias_se'])}" + (" (significant)" if total["bias_significant"] in
-                                                                 (True, "True") else ""))
+            f"bias {with_se(total['bias'], total['bias_se'])}" + (" (significant)" if is_true(total["bias_significant"])
+                                                                 else ""))
     return text + (f" ({r['message']})" if isinstance(r["message"], str) and r["message"] else "")
 
 

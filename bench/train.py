@@ -28,13 +28,11 @@ from .cli import entry, job_context
 from .config import CONF_DIR, job_spec, recorded
 from .jobs import device_name
 from .problems import build_problem
-from .results import JOB_FILE, SWEEP_FILE, mean_with_interval, order_columns, write_atomic
+from .results import CURVES_FILE, JOB_FILE, SWEEP_FILE, VARIANCE_FILE, mean_with_interval, order_columns, write_atomic
 from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
 log = logging.getLogger(__name__)
-CURVES_FILE = "curves.csv"
-VARIANCE_FILE = "variance_curves.csv"
 
 
 def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) -> dict[str, pd.DataFrame]:

@@ -7,6 +7,7 @@ import os
 import pytest
 from hydra import compose, initialize_config_dir
 
+import bench.presets  # noqa: F401  (registers every class's config with Hydra's ConfigStore)
 from tests.helpers import CONF
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers: the repository's paths, the command line as a user runs it, the config presets."""
+"""Shared helpers: the repository's paths, the command line as a user runs it, finite differences."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-
-
-def presets(group: str) -> list[str]:
-    """The yaml files of a config group (``estimator``, ``problem``), by name."""
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-
-
-def preset(group: str, name: str) -> dict:
-    """A preset's content: ``{"name": ..., **options}`` (or ``_target_``)."""
-    return yaml.safe_load((CONF / group / f"{name}.yaml").read_text()) or {}
 
 
 def run_module(module: str, *args: str, cwd: Path | None = None, timeout: float = 300,

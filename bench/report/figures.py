@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .style import facet_grid, label_order, look, palette  # noqa: E402
-from .sweep import add_panel, value_text  # noqa: E402
+from .sweep import add_panel, swept_problem_keys, value_text  # noqa: E402
 
 Z_999 = NormalDist().inv_cdf(1 - 0.001 / 2)  # two-sided 99.9 %
 MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show the problem's total
@@ -38,12 +38,6 @@ def measured(df: pd.DataFrame) -> pd.DataFrame:
         chosen = ["total"] if len(params) > MAX_PARAMS_PER_PROBLEM or len(params) == 1 else params + ["total"]
         keep.append(group[group["param"].isin(chosen)])
     return pd.concat(keep) if keep else ok
-
-
-def swept_problem_keys(df: pd.DataFrame) -> list[str]:
-    """Numeric problem keys that vary within one problem (e.g. ``problem.k``)."""
-    return [c for c in df.columns if c.startswith("problem.") and pd.api.types.is_numeric_dtype(df[c])
-            and df.groupby("problem")[c].nunique(dropna=True).max() > 1]
 
 
 def _errorbars(x_col, y_col, err_col, data=None, color=None, **_):
@@ -119,7 +113,7 @@ def _reference(label: str, **style) -> Line2D:
     return Line2D([], [], label=label, **style)
 
 
-def fig_variance_vs_samples(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_variance_vs_samples(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     ok = measured(df)
     ok, order, extra = add_panel(ok, ["problem", "param"], exclude=["n_samples"])
     counts = ok.groupby(["panel", "label"])["n_samples"].nunique()
@@ -146,7 +140,27 @@ def _panels_note(extra: list[str]) -> str:
     return f"panels also split by {', '.join(extra)}" if extra else ""
 
 
-def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def curves_for(exact: pd.DataFrame | None, d: pd.DataFrame, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The exact curve along ``key`` of each label in a panel's rows ``d`` (from ``exact_curves.csv``:
+    the curve whose configuration is that of the label's rows)."""
+    if exact is None or exact.empty or d.empty:
+        return {}
+    exact = exact[exact["key"] == key]
+    out = {}
+    for label, rows in d.groupby("label"):
+        r = rows.iloc[0]
+        match = exact["label"] == label
+        for c in exact.columns:
+            if c in ("key", "x", "exact_variance", "label") or c not in r.index:
+                continue
+            match &= (exact[c] == r[c]) | (exact[c].isna() & pd.isna(r[c]))
+        curve = exact[match].sort_values("x")
+        if len(curve):
+            out[label] = (curve["x"].to_numpy(), curve["exact_variance"].to_numpy())
+    return out
+
+
+def fig_variance_vs_key(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     keys = swept_problem_keys(df)
     if not keys:
         return None, "needs a sweep over a numeric problem key (e.g. problem.k)"
@@ -164,7 +178,7 @@ def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     drawn = False
     for panel, ax in g.axes_dict.items():
         d = ok[ok["panel"] == panel]
-        for label, curve in exact_curves(d, key).items():
+        for label, curve in curves_for(exact, d, key).items():
             ax.plot(curve[0], curve[1], color=colors.get(label, "k"), lw=1.2)
             drawn = True
         ax.set(yscale="log", xlabel=key, ylabel="variance of one estimate")
@@ -179,54 +193,7 @@ def fig_variance_vs_key(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return fig, note
 
 
-def exact_curves(d: pd.DataFrame, key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Exact variance along ``key`` for each estimator label where :mod:`bench.exact_variance`
-    knows it (the registered problem and estimator rebuilt from the row's configuration)."""
-    from estimators import ESTIMATORS, make_estimator
-
-    from ..exact_variance import exact_variance_curve
-    from ..problems import PROBLEMS, make_problem
-
-    out = {}
-    if d.empty:
-        return out
-    grid = np.linspace(d[key].min(), d[key].max(), 121)
-    for label, rows in d.groupby("label"):
-        r = rows.iloc[0]
-        if r["problem"] not in PROBLEMS or r["estimator"] not in ESTIMATORS:
-            continue  # a component from outside the repository: no exact curve known here
-        problem = make_problem(r["problem"], config_options(rows, "problem", PROBLEMS[r["problem"]]))
-        estimator = make_estimator(r["estimator"], config_options(rows, "estimator", ESTIMATORS[r["estimator"]]))
-        ys = exact_variance_curve(problem, estimator, key.split(".", 1)[1], grid, int(r["n_samples"]),
-                                  int(r.get("n_replicates", 2)), r["param"])
-        if ys is not None:
-            out[label] = (grid, ys)
-    return out
-
-
-def config_options(rows: pd.DataFrame, group: str, cls) -> dict:
-    """A component's options from a row's ``group.*`` columns, typed as the class declares them."""
-    r = rows.iloc[0]
-    out = {}
-    for key, spec in cls.options_spec.items():
-        col = f"{group}.{key}"
-        if col not in rows or pd.isna(r[col]):
-            continue
-        value = r[col]
-        default = spec.default
-        if isinstance(default, bool):
-            value = value if isinstance(value, bool) else str(value) == "True"
-        elif isinstance(default, int):
-            value = int(value)
-        elif isinstance(default, float):
-            value = float(value)
-        elif isinstance(default, (list, tuple)):
-            value = [float(v) for v in str(value).strip("[]").split(",")]
-        out[key] = value
-    return out
-
-
-def fig_bias(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_bias(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     """bias / bias_se (the bias in standard errors) against the swept key, with the noise band:
     readable at any number of jobs."""
     ok = measured(df)
@@ -276,7 +243,7 @@ def fig_bias(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 
 
-def fig_time(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_time(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     """Median latency per estimator with whiskers from the first to the third quartile, on one
     log axis for every panel."""
     ok = measured(df)
@@ -307,7 +274,7 @@ def fig_time(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return fig, _panels_note(extra)
 
 
-def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_accuracy_vs_cost(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     ok = measured(df)
     ok = ok[(ok["param"] == "total") & ok["mse"].notna() & (ok["mse"] > 0) & (ok["evals_per_estimate"] > 0)]
     have_time = ok["time_per_estimate_s"].notna().any() if not ok.empty else False
@@ -336,7 +303,7 @@ def fig_accuracy_vs_cost(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 
 
-def fig_direction(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_direction(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     """Bias (in standard errors), cosine to the exact gradient and norm ratio against n_samples:
     whether an estimator costs direction or only magnitude."""
     if "cosine_to_exact" not in df:
@@ -369,7 +336,7 @@ def fig_direction(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
     return fig, "total over theta; the mean of n_replicates estimates" + (f"; {_panels_note(extra)}" if extra else "")
 
 
-def fig_component_shares(df: pd.DataFrame) -> tuple[plt.Figure | None, str]:
+def fig_component_shares(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
     """Each component's (prompt's) share of the mean update against its share of the exact gradient."""
     if "row_kind" not in df or not (df["row_kind"] == "component").any():
         return None, "needs a problem with components (e.g. the prompts of sequence_policy)"

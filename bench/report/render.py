@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from .figures import FIGURES
-from .loading import load
+from .loading import load, load_exact_curves
 from .tables import best_at_equal_work, configuration, environment, markdown_table, not_ok_jobs
 from .training import TRAINING_FIGURES, is_training, load_training, time_to_target
 
@@ -34,7 +34,7 @@ class Report:
     out_dir: Path
     figures: list[Figure] = field(default_factory=list)
     kind: str = "measurement"  # or "training" (curves.csv of python -m bench.train)
-    variance: pd.DataFrame | None = None  # training: the variance curves
+    extra: pd.DataFrame | None = None  # what the figures draw beside df: the exact curves, or (training) the variance curves
 
 
 def draw_figures(report: Report, figures=FIGURES) -> None:
@@ -42,7 +42,7 @@ def draw_figures(report: Report, figures=FIGURES) -> None:
     for name, title, caption, fn in figures:
         item = Figure(name, title, caption)
         try:
-            fig, note = fn(report.df) if report.kind == "measurement" else fn(report.df, report.variance)
+            fig, note = fn(report.df, report.extra)
         except Exception as e:  # a figure that fails must not lose the others; it is named, not hidden
             fig, note = None, f"could not be drawn: {type(e).__name__}: {e}"
             print(f"warning: figure {name} {note}", file=sys.stderr)
@@ -62,9 +62,9 @@ def build(paths: list[str | Path], out_dir: str | Path | None = None) -> Report:
     out = Path(out_dir) if out_dir else (first if first.is_dir() else first.parent)
     if all(is_training(p) for p in paths):
         curves, variance = load_training(paths)
-        report = Report(curves, out, kind="training", variance=variance)
+        report = Report(curves, out, kind="training", extra=variance)
     else:
-        report = Report(load(paths), out)
+        report = Report(load(paths), out, extra=load_exact_curves(paths))
     out.mkdir(parents=True, exist_ok=True)
     draw_figures(report, TRAINING_FIGURES if report.kind == "training" else FIGURES)
     write_markdown(report)

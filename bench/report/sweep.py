@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..results import numeric_sort, value_text, with_se  # noqa: F401  (re-exported for the report)
+from ..results import (MEASURED, config_columns as _configuration, numeric_sort, swept_problem_keys,  # noqa: F401
+                       value_text, with_se)
 
 # Keys that do not change a job's numbers (or are shown elsewhere): never a panel.
 NEUTRAL = {"job", "status", "message", "label", "source", "resume", "progress", "allow_not_applicable", "timing",
@@ -15,17 +16,7 @@ NEUTRAL = {"job", "status", "message", "label", "source", "resume", "progress", 
 def config_columns(df: pd.DataFrame) -> list[str]:
     """The configuration columns that can change a job's numbers (estimator options are carried
     by the label, so they are left out here)."""
-    from ..config import root_defaults
-    from ..results import MEASURED
-
-    roots = set(root_defaults()) | {"steps", "n_seeds", "log_every", "variance_every", "variance_replicates"}
-    keep = []
-    for c in df.columns:
-        if c in NEUTRAL or c in MEASURED or c.startswith("estimator"):
-            continue
-        if c == "problem" or c.startswith(("problem.", "optimizer")) or c in roots:
-            keep.append(c)
-    return keep
+    return [c for c in _configuration(df) if c not in NEUTRAL and c not in MEASURED and not c.startswith("estimator")]
 
 
 def swept_keys(df: pd.DataFrame, exclude=()) -> list[str]:

@@ -11,9 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ..train import CURVES_FILE, VARIANCE_FILE
-from ..results import mean_with_interval, t_interval
-from .loading import read_results
+from ..results import CURVES_FILE, VARIANCE_FILE, mean_with_interval, read_results, t_interval
 from .style import facet_grid
 
 CURVES_REQUIRED = ["job", "run", "step", "objective", "gap", "grad_sq_error", "grad_cosine", "evals", "time_s",

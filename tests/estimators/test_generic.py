@@ -7,6 +7,8 @@ there is no per-estimator list here.
   applicable one gives finite estimates;
 * the bias test: unbiased estimators are not flagged (20,000 replicates, float64); declared-biased
   ones get their bias measured, and each is flagged on at least one problem (else why declare it);
+* the exact variance, wherever a registered formula holds (``bench.exact_variance``), within 4
+  standard errors of the measured one, and every registered formula checked on some pair;
 * same seed, same numbers; another seed, other numbers;
 * every docstring states the formula and (but for the exact reference) its source paper;
 * the batched harness equals a naive loop of one ``backward()`` per replicate on the same noise
@@ -23,6 +25,7 @@ import torch
 
 import json
 
+from bench.exact_variance import exact_variance, find_formula, registered_formulas
 from bench.geometry import with_runs
 from bench.harness import Harness, measure_estimates
 from bench.presets import applicable_pairs, build, preset_names
@@ -35,6 +38,7 @@ APPLICABLE = applicable_pairs()
 IDS = [f"{e}-{p}" for e, p in APPLICABLE]
 N_SAMPLES = 2
 R_BIAS = 20_000
+Z = 4.0  # standard errors: a two-sided 99.994 % interval per check, with fixed seeds
 RECORDED = json.loads(REFERENCE_FILE.read_text())["cases"]
 
 
@@ -66,10 +70,26 @@ def test_bias_and_recorded_variance(ename, pname):
     assert math.isfinite(total["bias"]) and math.isfinite(total["bias_se"])
     if not estimator.biased:
         assert total["bias_significant"] is False, total
+    exact = exact_variance(build("problem", pname), estimator, _n_samples(estimator), R_BIAS)
+    if exact is not None:
+        for row in m.rows:
+            if row["row_kind"] != "component":
+                assert abs(row["variance"] - exact[row["param"]]) <= Z * row["variance_se"], (row, exact)
     if case_id((ename, pname)) not in RECORDED:
         pytest.skip(f"variance not recorded for {case_id((ename, pname))}: python -m bench.regression --write")
     difference = check_against_reference((ename, pname), m, RECORDED)
     assert difference is None, difference
+
+
+def test_every_registered_exact_variance_is_checked_on_some_preset_pair():
+    checked = set()
+    for ename, pname in APPLICABLE:
+        estimator, problem = build("estimator", ename), build("problem", pname)
+        found = find_formula(estimator, problem)
+        if found is not None and found[1](problem, estimator, _n_samples(estimator), R_BIAS) is not None:
+            checked.add(found[0])
+    unchecked = set(registered_formulas()) - checked
+    assert not unchecked, f"formulas no preset pair exercises: {[(e.__name__, p.__name__) for e, p in unchecked]}"
 
 
 @pytest.mark.parametrize("ename", sorted({e for e, _ in APPLICABLE if build("estimator", e).biased}))

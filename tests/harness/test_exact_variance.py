@@ -61,3 +61,26 @@ def test_leave_one_out_formula_by_enumeration(name, n):
             m1 += wi * g
             m2 += wi * g * g
         assert float(m2 - m1**2) == pytest.approx(expected[param], rel=1e-8)
+
+
+def test_exact_variances_dispatch_by_class_most_specific_first(monkeypatch):
+    """Like ``register_kl``: a subclass inherits its base class's formulas; a registration for the
+    subclass itself wins; a pair with no registration has none."""
+    from bench import exact_variance as ev
+    from bench.problems.gaussian import GaussianQuadratic
+    from estimators import make_estimator
+    from estimators.reparameterization import Reparameterization
+
+    class Shifted(GaussianQuadratic):
+        name = "shifted_quadratic_for_a_test"
+
+    problem, estimator = Shifted(k=2.0), make_estimator("reparameterization")
+    inherited = ev.exact_variance(problem, estimator, 4, 1000)
+    assert inherited == ev.reparameterization_variance(problem, 4)  # the GaussianProblem formula
+    monkeypatch.setattr(ev, "_FORMULAS", dict(ev._FORMULAS))
+    ev.register_exact_variance(Reparameterization, Shifted)(lambda p, e, n, r: {"mu": 1.0, "sigma": 2.0, "total": 3.0})
+    assert ev.exact_variance(problem, estimator, 4, 1000)["total"] == 3.0
+    assert ev.exact_variance(GaussianQuadratic(k=2.0), estimator, 4, 1000) == inherited  # the base class's is kept
+    assert ev.exact_variance(problem, make_estimator("rebar"), 4, 1000) is None
+    with pytest.raises(ValueError, match="registered twice"):
+        ev.register_exact_variance(Reparameterization, Shifted)(lambda *a: None)

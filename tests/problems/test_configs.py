@@ -1,37 +1,48 @@
-"""The presets and the registries agree: every registered name has ``conf/GROUP/NAME.yaml`` with
-the class's defaults, every yaml names something registered (or importable) with options the
-class accepts, and the options a component reports are exactly its yaml's keys."""
+"""The presets and the registries agree: every registered class is a Hydra config of its own (its
+``options_spec`` defaults, no yaml), every yaml is a real preset (a registered class or an import
+path with options the class accepts, never a class's own name), and the options a component
+reports are exactly its preset's keys."""
 
 import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from bench.presets import build, preset, preset_names
-from bench.problems import PROBLEMS
-from estimators import ESTIMATORS
+from bench.presets import REGISTRIES, build, class_defaults, preset, preset_names, yaml_names
+from tests.helpers import CONF
 
-REGISTRIES = {"estimator": ESTIMATORS, "problem": PROBLEMS}
 CASES = [(g, n) for g in REGISTRIES for n in preset_names(g)]
+CLASSES = [(g, n) for g, registry in REGISTRIES.items() for n in registry]
+
+
+@pytest.mark.parametrize("group,name", CLASSES, ids=[f"{g}/{n}" for g, n in CLASSES])
+def test_every_registered_class_composes_from_its_defaults_with_no_yaml(group, name):
+    cls = REGISTRIES[group][name]
+    assert not (CONF / group / f"{name}.yaml").exists(), \
+        f"conf/{group}/{name}.yaml repeats the class's defaults: {cls.__name__}.options_spec is its config"
+    root = "config" if group != "optimizer" else "train"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=root, overrides=[f"{group}={name}"])
+    assert OmegaConf.to_container(cfg[group]) == class_defaults(cls) == {"name": name, **cls().options()}
 
 
 @pytest.mark.parametrize("group", list(REGISTRIES))
-def test_every_registered_name_has_a_yaml(group):
-    """Each registered name is selected by at least one preset; ``conf/GROUP/NAME.yaml``, where it
-    exists, holds the class's defaults."""
-    names = set(preset_names(group))
-    selected = {preset(group, n).get("name") for n in names}
+def test_every_yaml_is_a_preset_of_a_registered_class(group):
+    for name in yaml_names(group):
+        spec = preset(group, name)
+        assert spec.get("name") in REGISTRIES[group], f"conf/{group}/{name}.yaml names {spec.get('name')!r}"
+        assert name not in REGISTRIES[group], f"conf/{group}/{name}.yaml has a registered class's name"
+
+
+@pytest.mark.parametrize("group", list(REGISTRIES))
+def test_every_registered_class_is_a_preset_or_spelled_by_one(group):
+    presets = {n: preset(group, n) for n in preset_names(group)}
     for name, cls in REGISTRIES[group].items():
-        assert name in selected, f"{cls.__module__}.{cls.__name__} is registered as {name!r} but no conf/{group}/*.yaml names it"
-        if name in names:
-            spec = preset(group, name)
-            assert spec.get("name") == name
-            assert {k: v for k, v in spec.items() if k != "name"} == cls().options(), \
-                f"conf/{group}/{name}.yaml != class defaults"
+        assert name in presets or class_defaults(cls) in presets.values(), name
 
 
 @pytest.mark.parametrize("group,name", CASES, ids=[f"{g}/{n}" for g, n in CASES])
-def test_every_yaml_names_something_registered(group, name):
+def test_every_preset_builds_with_its_options(group, name):
     spec = preset(group, name)
-    assert "name" in spec, f"conf/{group}/{name}.yaml has no name"
-    assert spec["name"] in REGISTRIES[group], f"conf/{group}/{name}.yaml names {spec['name']!r}, which is not registered"
     component = build(group, name)
     assert component.options() == {k: v for k, v in spec.items() if k != "name"}
 
