@@ -12,7 +12,7 @@ The library::
 
 The commands: ``python -m bench.run`` (jobs and sweeps), ``bench.train`` (training loops),
 ``bench.report`` (figures), ``bench.calibrate`` (the statistics' calibration), ``bench.perf``
-(speed), ``bench.applicability``, ``bench.regression`` and ``bench.reference``.
+(speed), ``bench.readme`` (the generated tables), ``bench.regression`` and ``bench.reference``.
 """
 
 from estimators import ESTIMATORS, ConfigError, Cost, Estimator, NotApplicable, Sampler, make_estimator, options

@@ -4,9 +4,12 @@ exact gradient, and the reshaping of per-replicate gradients into ``[runs, P_phi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from .problems import Problem
+if TYPE_CHECKING:  # a problem module may import this one (through bench.exact_variance) while bench.problems loads
+    from .problems import Problem
 
 
 def flat(tensors: dict[str, torch.Tensor], leading: int = 0) -> torch.Tensor:

@@ -1,23 +1,33 @@
-"""The README's measured tables, written from the committed result files:
+"""The generated sections of the README and of the folders' READMEs under ``results/``:
 ``python -m bench.readme [--check]``.
 
-Every figure the README quotes in a table between ``<!-- NAME -->`` and ``<!-- /NAME -->``
-comes from a file under ``results/`` (a reference sweep, the calibration, the regression
-benchmarks' calibration, the speed benchmark), so a re-run of the command that made the file and
-of this one refreshes the README, and ``--check`` (run by the tests) fails when the README and the
-files disagree. A section whose file is missing is left as it is, with a note on stderr.
+Every table between ``<!-- NAME -->`` and ``<!-- /NAME -->`` is written by this module: the
+estimators, problems and applicability tables from the registered classes and presets
+(:mod:`bench.catalog`), the measured tables from a file under ``results/`` (a reference sweep, the
+calibration, the regression benchmarks' calibration, the speed benchmark). So a new component, or a
+re-run of the command that made a file, followed by this command refreshes every page, and
+``--check`` (run by the tests) fails when a page and its sources disagree. A table that only lacks
+a component added since it was written is reported (``missing``), not failed: the addition is
+one file, and this command brings the pages up to date. A section whose file is missing is left as
+it is, with a note on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from .calibrate import markdown_table as calibration_markdown
+from .catalog import TABLES
+from .perf import markdown_table as perf_markdown, trainer_markdown
+from .presets import preset_names
 from .results import is_true, mean_with_interval, read_table, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +37,16 @@ REFERENCE = RESULTS / "reference"
 
 class Missing(Exception):
     """A section's result file is not there (not generated on this checkout)."""
+
+
+class Page:
+    """Where a section is written: its links are relative to this page's folder."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def link(self, target: str) -> str:
+        return os.path.relpath(ROOT / target, self.path.parent)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -65,21 +85,25 @@ def _swept(name: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in candidates if c in df and df[c].nunique(dropna=True) > 1)
 
 
-def training_reference() -> str:
+def training_reference(page: Page) -> str:
     parts = []
     for name, title in (("train_policy", "The question's policy network (`policy_mlp`, reward maximised)"),
                         ("train_quadratic", "The Gaussian quadratic (cost minimised)")):
         keys = _swept(name, ("optimizer", "optimizer.lr", "n_samples"))
         parts.append(f"{title}, `python -m bench.reference --only {name}` "
-                     f"([report](results/reference/{name}/report.md)):\n\n"
+                     f"([report]({page.link(f'results/reference/{name}/report.md')})):\n\n"
                      + _markdown(training_finals(name, tuple(k for k in keys if k != "n_samples")))
-                     + f"\n\n![learning curves](results/reference/{name}/curve_steps.png)")
+                     + f"\n\n![learning curves]({page.link(f'results/reference/{name}/curve_steps.png')})")
     return "\n\n".join(parts)
 
 
-def group_baselines_table(G: int = 4) -> str:
+def _group_baselines(G: int) -> pd.DataFrame:
     df = _read(REFERENCE / "group_baselines" / "results.csv")
-    df = df[(df["n_samples"] == G) & (df["status"] == "ok")]
+    return df[(df["n_samples"] == G) & (df["status"] == "ok")]
+
+
+def group_baselines_table(page: Page, G: int = 4) -> str:
+    df = _group_baselines(G)
     total = df[df["param"] == "total"]
     table = pd.DataFrame({
         "estimator": total["label"],
@@ -90,7 +114,13 @@ def group_baselines_table(G: int = 4) -> str:
         "cosine to exact": total["cosine_to_exact"].map(lambda v: f"{v:.5f}"),
         "norm ratio": total["norm_ratio_to_exact"].map(lambda v: f"{v:.4f}"),
     })
-    comp = df[df["row_kind"] == "component"]
+    return f"R = {int(total['n_replicates'].iloc[0]):.0e} estimates of G = {G} completions per prompt:\n\n" + _markdown(table)
+
+
+def group_shares_table(page: Page, G: int = 4) -> str:
+    """Each prompt's share of the mean update of every group baseline, at G, and of the exact gradient."""
+    comp = _group_baselines(G)
+    comp = comp[comp["row_kind"] == "component"]
     shares = comp.pivot_table(index="label", columns="param", values="update_share", sort=False)
     exact = comp.groupby("param", sort=False)["exact_share"].first()
     shares.loc["exact gradient"] = exact
@@ -99,27 +129,27 @@ def group_baselines_table(G: int = 4) -> str:
         shares.loc["success probability at θ0"] = pd.Series(success, index=exact.index)
     shares = shares.reset_index().rename(columns={"label": "share of the mean update"})
     shares = shares.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v)
-    return (f"R = {int(total['n_replicates'].iloc[0]):.0e} estimates of G = {G} completions per prompt:\n\n"
-            + _markdown(table) + "\n\nEach prompt's share of the mean update (`<part, whole> / |whole|²`; "
-            "the last row, each prompt's probability of a correct completion at θ0):\n\n" + _markdown(shares))
+    return (f"Each prompt's share of the mean update at G = {G} (`<part, whole> / |whole|²`; the last row, each "
+            "prompt's probability of a correct completion at θ0):\n\n" + _markdown(shares))
 
 
-def group_training() -> str:
+def group_training(page: Page) -> str:
     return _markdown(training_finals("train_group_baselines")) + (
-        "\n\n![training the sequence policy](results/reference/train_group_baselines/curve_steps.png)")
+        f"\n\n![training the sequence policy]({page.link('results/reference/train_group_baselines/curve_steps.png')})")
 
 
-def bayes_figure() -> str:
+def bayes_figure(page: Page) -> str:
     _read(REFERENCE / "train_bayes_logreg" / "results.csv")
-    return "![gradient variance along training](results/reference/train_bayes_logreg/variance_along_training.png)"
+    return (f"![gradient variance along training]"
+            f"({page.link('results/reference/train_bayes_logreg/variance_along_training.png')})")
 
 
-def reinmax_figure() -> str:
+def reinmax_figure(page: Page) -> str:
     return (_markdown(training_finals("train_reinmax_polynomial"))
-            + "\n\n![ReinMax's polynomial toy](results/reference/train_reinmax_polynomial/curve_steps.png)")
+            + f"\n\n![ReinMax's polynomial toy]({page.link('results/reference/train_reinmax_polynomial/curve_steps.png')})")
 
 
-def relax_table() -> str:
+def relax_table(page: Page) -> str:
     df = _read(REFERENCE / "relax_toy" / "results.csv")
     total = df[(df["param"] == "total") & (df["status"] == "ok")]
     variance = pd.DataFrame({
@@ -130,41 +160,49 @@ def relax_table() -> str:
     })
     return ("Variance at θ0 (R = 1e5):\n\n" + _markdown(variance) + "\n\nTraining (2000 steps, Adam 0.01):\n\n"
             + _markdown(training_finals("train_relax_toy"))
-            + "\n\n![RELAX toy learning curves](results/reference/train_relax_toy/curve_steps.png)")
+            + f"\n\n![RELAX toy learning curves]({page.link('results/reference/train_relax_toy/curve_steps.png')})")
 
 
-def calibration_table() -> str:
-    from .calibrate import markdown_table
-
-    return markdown_table(_read(RESULTS / "calibration" / "calibration.csv"))
+def calibration_table(page: Page) -> str:
+    return calibration_markdown(_read(RESULTS / "calibration" / "calibration.csv"))
 
 
-def floor_table() -> str:
-    from .calibrate import markdown_table
-
+def floor_table(page: Page) -> str:
     frames = [_read(RESULTS / "calibration" / f) for f in ("floor.csv", "floor_ema.csv")]
     df = pd.concat(frames, ignore_index=True).sort_values(["case", "n_replicates"], kind="stable")
-    return markdown_table(df)
+    return calibration_markdown(df)
 
 
-def benchcheck_table() -> str:
+def benchcheck_table(page: Page) -> str:
     path = RESULTS / "benchmarks" / "calibration.md"
     if not path.is_file():
         raise Missing(str(path.relative_to(ROOT)))
     return "\n".join(line for line in path.read_text().splitlines() if line.startswith("|"))
 
 
-def perf_table() -> str:
-    from .perf import markdown_table, trainer_markdown
+SUMMARY_COLUMNS = ("harness_per_s", "compiled_per_s", "peer_per_s", "harness_vs_naive", "compiled_vs_peer")
 
+
+def perf_summary(page: Page) -> str:
+    """The README's short speed table: a few rows and columns of ``results/perf/perf.csv``."""
+    df = _read(RESULTS / "perf" / "perf.csv")
+    r = df.iloc[0]
+    quadratic = (df["problem"] == "gaussian_quadratic") & (df["dim"] == 1)
+    rows = df[(df["n_replicates"] == 1e5) & (quadratic & df["n_samples"].isin([1, 10])
+                                             | (df["problem"] == "policy_mlp") & (df["n_samples"] == 10))]
+    return (f"torch {r['torch_version']}, {int(r['threads'])} threads, float32 ({r.get('machine', 'cpu')}); estimates "
+            "per second, medians of interleaved rounds:\n\n" + perf_markdown(rows, only=SUMMARY_COLUMNS))
+
+
+def perf_table(page: Page) -> str:
     df = _read(RESULTS / "perf" / "perf.csv")
     r = df.iloc[0]
     head = (f"torch {r['torch_version']}, {int(r['threads'])} threads, float32, {r.get('machine', 'cpu')}; each "
             "figure the median of interleaved rounds, `spread` the (max - min) / median of the harness's rounds:")
-    out = [head, "", markdown_table(df)]
+    out = [head, "", perf_markdown(df)]
     trainer = RESULTS / "perf" / "trainer.csv"
     if trainer.is_file():
-        out += ["", trainer_markdown(pd.read_csv(trainer))]
+        out += ["", trainer_markdown(read_table(trainer))]
     out += _chunk_table(RESULTS / "perf" / "chunks.csv")
     if "peak_rss_mb_1e6x100" in df and pd.notna(r["peak_rss_mb_1e6x100"]):
         note = f"Memory: `n_replicates=1e6, n_samples=100` (1e8 samples) peaks at {r['peak_rss_mb_1e6x100']:.0f} MB resident"
@@ -178,7 +216,7 @@ def _chunk_table(path: Path) -> list[str]:
     """The chunk-size sweep (``bench.perf --chunk-sweep``) as README lines; none without the file."""
     if not path.is_file():
         return []
-    df = pd.read_csv(path)
+    df = read_table(path)
     cols = {"chunk_elements": "chunk_elements", "harness_per_s": "harness /s", "compiled_per_s": "compiled /s",
             "closed_form_per_s": "closed form /s", "peer_per_s": "optax + jax.jit /s"}
     c = df[[k for k in cols if k in df]].rename(columns=cols)
@@ -187,54 +225,75 @@ def _chunk_table(path: Path) -> list[str]:
             "rounds; `python -m bench.perf --chunk-sweep`):", "", c.to_markdown(index=False, floatfmt=".3g")]
 
 
-def perf_cuda_table() -> str:
+def perf_cuda_table(page: Page) -> str:
     """The GPU's speed table (``bench.perf --device cuda``), its trainer table, the chunk-size sweep
     and the peak GPU memory at the default chunk, from ``results/perf/*cuda*.csv``."""
-    from .perf import markdown_table, trainer_markdown
-
     df = _read(RESULTS / "perf" / "perf_cuda.csv")
     r = df.iloc[0]
     out = [f"torch {r['torch_version']}, float32, {r['machine']}, default chunk ({int(r['chunk_elements']):,} "
-           "elements); each figure the median of interleaved rounds:", "", markdown_table(df)]
+           "elements); each figure the median of interleaved rounds:", "", perf_markdown(df)]
     trainer = RESULTS / "perf" / "trainer_cuda.csv"
     if trainer.is_file():
-        out += ["", "Both loops on the GPU:", "", trainer_markdown(pd.read_csv(trainer))]
+        out += ["", "Both loops on the GPU:", "", trainer_markdown(read_table(trainer))]
     out += _chunk_table(RESULTS / "perf" / "chunks_cuda.csv")
     memory = RESULTS / "perf" / "chunks_cuda_memory.csv"
     if memory.is_file():
-        m = pd.read_csv(memory)
+        m = read_table(memory)
         out += ["", "Peak GPU memory of a run at the default chunk (`torch.cuda.max_memory_allocated`): "
                 + ", ".join(f"{x.estimator} on {x.problem} (n = {x.n_samples}) {x.peak_gib:.2f} GiB"
                             for x in m.itertuples()) + "."]
     return "\n".join(out)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {
-    "calibration-table": calibration_table,
-    "floor-table": floor_table,
-    "benchcheck-table": benchcheck_table,
-    "training-reference": training_reference,
-    "group-baselines-table": group_baselines_table,
-    "group-training": group_training,
-    "bayes-figure": bayes_figure,
-    "reinmax-figure": reinmax_figure,
-    "relax-table": relax_table,
-    "perf-table": perf_table,
-    "perf-cuda-table": perf_cuda_table,
+def _catalog(name: str) -> Callable[[Page], str]:
+    table = TABLES[name]
+
+    def make(page: Page, estimators: list[str] | None = None, problems: list[str] | None = None) -> str:
+        return table(estimators, problems)
+    return make
+
+
+Section = Callable[..., str]
+PAGES: dict[Path, dict[str, Section]] = {
+    ROOT / "README.md": {
+        "estimators-table": _catalog("estimators-table"), "problems-table": _catalog("problems-table"),
+        "applicability-table": _catalog("applicability-table"), "calibration-table": calibration_table,
+        "group-baselines-table": group_baselines_table, "perf-summary": perf_summary,
+    },
+    RESULTS / "reference" / "README.md": {
+        "training-reference": training_reference, "group-shares-table": group_shares_table,
+        "group-training": group_training, "bayes-figure": bayes_figure,
+        "reinmax-figure": reinmax_figure, "relax-table": relax_table,
+    },
+    RESULTS / "calibration" / "README.md": {"floor-table": floor_table},
+    RESULTS / "benchmarks" / "README.md": {"benchcheck-table": benchcheck_table},
+    RESULTS / "perf" / "README.md": {"perf-table": perf_table, "perf-cuda-table": perf_cuda_table},
 }
+COMPONENT_SECTIONS = frozenset({"estimators-table", "problems-table", "applicability-table"})
 
 
-def fill(text: str, sections: dict[str, Callable[[], str]] = SECTIONS) -> tuple[str, list[str]]:
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name} -->", f"<!-- /{name} -->"
+
+
+def _body(text: str, name: str) -> str | None:
+    start, end = _markers(name)
+    if start not in text or end not in text:
+        return None
+    return "\n".join(line.strip() for line in text.split(start, 1)[1].split(end, 1)[0].strip().splitlines())
+
+
+def fill(text: str, sections: dict[str, Section], page: Page | None = None) -> tuple[str, list[str]]:
     """``text`` with every known section between its markers rewritten; the sections left as
     they were (a missing file) are returned with the reason."""
     skipped = []
     for name, make in sections.items():
-        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        start, end = _markers(name)
         if start not in text or end not in text:
-            skipped.append(f"{name}: no markers in the README")
+            skipped.append(f"{name}: no markers in {page.path.name if page else 'the text'}")
             continue
         try:
-            body = make()
+            body = make(page) if page is not None else make()
         except Missing as e:
             skipped.append(f"{name}: {e} is missing")
             continue
@@ -246,23 +305,67 @@ def fill(text: str, sections: dict[str, Callable[[], str]] = SECTIONS) -> tuple[
     return text, skipped
 
 
+def missing_components(text: str, name: str, make: Section, page: Page) -> list[str] | None:
+    """For a component table that disagrees with the registry: the presets it lacks, when lacking
+    them is the whole difference (``None`` when the table is wrong in what it shows)."""
+    current = _body(text, name)
+    named = set(re.findall(r"`([^`]+)`", current or ""))
+    estimators = [e for e in preset_names("estimator") if e in named]
+    problems = [p for p in preset_names("problem") if p in named]
+    if "\n".join(line.strip() for line in make(page, estimators, problems).strip().splitlines()) != current:
+        return None
+    shown = set(estimators) | set(problems)
+    return [n for n in preset_names("estimator") + preset_names("problem") if n not in shown
+            and (name != "problems-table" or n in preset_names("problem"))
+            and (name != "estimators-table" or n in preset_names("estimator"))]
+
+
+def check() -> tuple[list[str], list[str]]:
+    """``(stale, missing)``: the sections that disagree with their sources, and the notes of
+    component tables that only lack presets added since they were written."""
+    stale, missing = [], []
+    for path, sections in PAGES.items():
+        page = Page(path)
+        if not path.is_file():
+            stale.append(f"{path.relative_to(ROOT)} does not exist")
+            continue
+        text = path.read_text()
+        new, _ = fill(text, sections, page)
+        if new == text:
+            continue
+        for name, make in sections.items():
+            if _body(fill(text, {name: make}, page)[0], name) == _body(text, name):
+                continue
+            lacking = missing_components(text, name, make, page) if name in COMPONENT_SECTIONS else None
+            if lacking is None:
+                stale.append(f"{path.relative_to(ROOT)}: {name}")
+            else:
+                missing.append(f"{path.relative_to(ROOT)}: {name} lacks {', '.join(lacking)}")
+    return stale, missing
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the README differs from the files")
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a page disagrees with its sources (a table that only lacks a new "
+                             "component is reported, exit 0)")
     args = parser.parse_args(argv)
-    path = Path(args.readme)
-    old = path.read_text()
-    new, skipped = fill(old)
-    for line in skipped:
-        print(f"left as it is: {line}", file=sys.stderr)
     if args.check:
+        stale, missing = check()
+        for line in missing:
+            print(f"not yet on the page (run python -m bench.readme): {line}", file=sys.stderr)
+        for line in stale:
+            print(f"out of date with its sources (run python -m bench.readme): {line}", file=sys.stderr)
+        return 1 if stale else 0
+    for path, sections in PAGES.items():
+        page = Page(path)
+        old = path.read_text() if path.is_file() else ""
+        new, skipped = fill(old, sections, page)
+        for line in skipped:
+            print(f"left as it is: {line}", file=sys.stderr)
         if new != old:
-            print(f"{path.name} is out of date with results/: run python -m bench.readme", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(new)
-    print(f"written: {path}")
+            path.write_text(new)
+            print(f"written: {path.relative_to(ROOT)}")
     return 0
 
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from .cli import entry, job_context
 from .config import CONF_DIR, recorded
 from .jobs import run_config
-from .results import JOB_FILE, SWEEP_FILE, is_true, read_table, summary_table, with_se, write_atomic
+from .results import JOB_FILE, MEASURED_STATUSES, SWEEP_FILE, is_true, read_table, summary_table, with_se, write_atomic
 
 log = logging.getLogger(__name__)  # to the job's run.log (conf/base.yaml: Hydra's file handler only)
 
@@ -104,7 +104,7 @@ def describe_job(df: pd.DataFrame, overrides: str = "") -> str:
     r = df.iloc[0]
     name = r["label"] if "label" in df and isinstance(r["label"], str) else r["estimator"]
     head = f"job {r['job']} ({overrides})" if overrides else f"job {r['job']}: {name} on {r['problem']}, n_samples={r['n_samples']}"
-    if r["status"] not in ("ok", "nonfinite"):
+    if r["status"] not in MEASURED_STATUSES:
         return f"{head}: {r['status']}: {r['message']}"
     total = df[df["param"] == "total"].iloc[0]
     text = (f"{head}: {r['status']}, total variance {with_se(total['variance'], total['variance_se'])}, "
@@ -124,7 +124,7 @@ def main(cfg: DictConfig) -> str:
     status = str(df["status"].iloc[0])
     if single:
         write_atomic(df, out_dir / SWEEP_FILE)
-        if status in ("ok", "nonfinite"):
+        if status in MEASURED_STATUSES:
             table = summary_table(df)
             print(table)
             log.info("\n%s", table)

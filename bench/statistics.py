@@ -364,8 +364,7 @@ class GradientMoments:
                          **{k: None if k == "bias_significant" else nan for k in _ROW_STATISTICS}) for row in self.p.rows]
             return rows, ["fewer than 2 finite estimates: no statistics"]
         to_theta = (lambda v: v @ J) if J is not None else (lambda v: v)
-        # Sums over batches as products with ones: numpy's column sums of a [B, small] array take
-        # ~15 us each, a matrix-vector product ~1 us (this function is a job's fixed cost).
+        # Sums over batches as products with ones: numpy's column sums of a small array cost more.
         ones = np.ones(len(batch_n))
         S1 = ones @ batch_d
         Q1 = ones @ batch_q
@@ -377,10 +376,8 @@ class GradientMoments:
         if B < len(batch_n):  # batches left empty (by non-finite estimates)
             batch_d, batch_q, batch_n = batch_d[used], batch_q[used], batch_n[used]
         weights = batch_n[:, None]
-        # (J^T d)^T (mu_theta * mask_t) as d^T (J (mu_theta * mask_t)): a [P_phi, T] matrix instead of
-        # the [B, P_theta] projected batch sums, which numpy multiplied on OpenBLAS's threads; those
-        # then spun on the cores torch's next parallel op needed (a compiled policy_mlp run 11.5 ->
-        # 2.3 ms with them off, measured).
+        # (J^T d)^T (mu_theta * mask_t) as d^T (J (mu_theta * mask_t)): a small [P_phi, T] product, not
+        # a large one that OpenBLAS's threads would take, then spin on the cores torch needs next.
         K_mu = (J @ (mu_theta[:, None] * masks)) if J is not None else mu_theta[:, None] * masks  # [P_phi, T]
         psi = batch_q - 2 * (batch_d @ K_mu)  # [B, T]
         psi_mean = (ones[:B] @ psi) / R

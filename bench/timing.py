@@ -46,9 +46,7 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
 
 def time_one_estimate(problem: Problem, estimator: Estimator, n_samples: int, device, dtype,
                       min_run_time: float = 0.2, seed: int = 0) -> Latency:
-    # Collect first: right after a job's statistics run the garbage it left made the timed steps
-    # 1.2-4x slower (grpo on sequence_policy: 0.86-0.91 ms per estimate after a collection, 1.1-3.6
-    # ms without one, 0.88 ms in a fresh process).
+    # Collect first: the garbage a job's statistics run leaves would slow the timed steps.
     gc.collect()
     step = one_estimate_step(problem, estimator, n_samples, device, dtype, seed)
     step()  # warm-up

@@ -1,4 +1,4 @@
-"""Registries by name: estimators here (what ``conf/estimator/NAME.yaml`` selects), and the same
+"""Registries by name: estimators here (what ``estimator=NAME`` selects), and the same
 mechanism for problems in :mod:`bench.problems.registry`.
 
 A component is given as a registered name, a config group (``{"name": ..., **options}``, as in a

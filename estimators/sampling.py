@@ -52,9 +52,8 @@ def _helper_of(pid: int) -> ThreadPoolExecutor:
 def _fill_and_let_go(box: list, fill: str, generator: torch.Generator) -> None:
     """Fill the view in ``box`` in place and drop it before the caller is told it is done. A view
     left in the executor's work item could be the storage's last reference when the caller lets
-    go of the tensor, which was then freed in the helper thread; measured here, such draws paid up
-    to one page fault per 4 KiB written (~550 for 2^20 normals, 1.5x slower) until the
-    allocator adapted."""
+    go of the tensor, which was then freed in the helper thread and made later draws page-fault
+    (results/perf/README.md)."""
     view = box.pop()
     getattr(view, fill + "_")(generator=generator)
     del view

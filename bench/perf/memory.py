@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from ..harness import Harness
+from ..presets import build
 
 
 def bytes_per_estimate(harness: Harness, n_replicates: int) -> float:
     """Bytes of tensors allocated per estimate by one run of ``harness`` (the torch profiler's
     allocation events, frees not subtracted): what the run writes to memory, the input of the
     memory-bandwidth bound a GPU would put on it (it reads back about as much)."""
-    from torch.profiler import ProfilerActivity, profile
-
     harness.run(n_replicates)  # compiles, if compiled
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         harness.run(n_replicates)
@@ -60,8 +60,6 @@ HEAVY_PAIRS = (("grpo", "sequence_policy", 10), ("exact", "sequence_policy", 10)
 def peak_gpu_memory(device: str) -> pd.DataFrame:
     """Peak GPU memory (``torch.cuda.max_memory_allocated``) of a three-chunk run of each of
     :data:`HEAVY_PAIRS` at the device's default chunk."""
-    from ..presets import build
-
     rows = []
     for e, p, n in HEAVY_PAIRS:
         torch.cuda.empty_cache()

@@ -11,8 +11,8 @@ def _fmt(v, pattern="{:.3g}") -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else pattern.format(v)
 
 
-def markdown_table(df: pd.DataFrame) -> str:
-    """The README's speed table."""
+def markdown_table(df: pd.DataFrame, only: tuple[str, ...] | None = None) -> str:
+    """The speed table (``only``: these columns, by their ``perf.csv`` names)."""
     cols = [("naive loop /s", "naive_per_s", "{:.3g}"), ("harness /s", "harness_per_s", "{:.3g}"),
             ("compiled /s", "compiled_per_s", "{:.3g}"), ("closed form /s", "closed_form_per_s", "{:.3g}"),
             ("optax + jax.jit /s", "peer_per_s", "{:.3g}"), ("harness ÷ naive", "harness_vs_naive", "{:,.0f}x"),
@@ -20,7 +20,7 @@ def markdown_table(df: pd.DataFrame) -> str:
             ("compiled ÷ closed", "compiled_vs_closed_form", "{:.2f}"), ("harness ÷ peer", "harness_vs_peer", "{:.2f}"),
             ("compiled ÷ peer", "compiled_vs_peer", "{:.2f}"), ("spread (harness)", "harness_spread", "{:.0%}"),
             ("compile (s)", "compile_s", "{:.1f}"), ("peer's jit (s)", "peer_compile_s", "{:.2f}")]
-    cols = [c for c in cols if c[1] in df and df[c[1]].notna().any()]
+    cols = [c for c in cols if c[1] in df and df[c[1]].notna().any() and (only is None or c[1] in only)]
     lines = ["| problem | estimator | n | R | " + " | ".join(c[0] for c in cols) + " |",
              "|---" * (4 + len(cols)) + "|"]
     for r in df.to_dict("records"):

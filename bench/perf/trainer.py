@@ -8,14 +8,14 @@ import torch
 from estimators import make_estimator
 
 from ..problems import make_problem
+from ..problems.policy import PolicyNet
+from ..training import train
 from .methods import _median_seconds
 
 
 def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0, device: str = "cpu") -> float:
     """Run-steps per second of the REINFORCE question's own training loop: one policy network, one
     ``backward()`` and one Adam step per step, an EMA baseline (one run at a time)."""
-    from ..problems.policy import PolicyNet
-
     torch.manual_seed(0)
     net = PolicyNet().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
@@ -41,8 +41,6 @@ def question_loop_rate(n_samples: int, steps: int, min_run_time: float = 1.0, de
 def trainer_rate(n_seeds: int, n_samples: int, steps: int, device: str = "cpu") -> float:
     """Run-steps per second of :func:`bench.training.train` with ``n_seeds`` batched runs (the
     same policy network, EMA baseline and Adam; logging once at the end, not timed)."""
-    from ..training import train
-
     problem = make_problem("policy_mlp")
     estimator = make_estimator("score_function_baseline", {"baseline": "ema", "decay": 0.9})
     train(problem, estimator, {"name": "adam", "lr": 0.01}, n_samples=n_samples, steps=5, n_seeds=n_seeds,

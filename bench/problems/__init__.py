@@ -1,7 +1,7 @@
-"""Problems with exact gradients, registered by name (one ``conf/problem/NAME.yaml`` each).
+"""Problems with exact gradients, registered by name (``problem=NAME``; the class's defaults are its config).
 
 Every module of this package is imported here (so its ``@register_problem`` runs): adding a
-problem is one module plus its yaml, with no import list to edit.
+problem is one module, with no import list to edit and no yaml.
 """
 
 import importlib

@@ -79,6 +79,8 @@ def expected_softplus(mu: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 @register_problem
 class BayesLogReg(Problem):
     name = "bayes_logreg"
+    summary = ("w ~ N(m, diag(exp(2ρ))), f = the negative log-likelihood of scikit-learn's breast-cancer data "
+               "(D = 31) (Mohamed et al. 2020, Sec. 8)")
     options_spec = {"n_data": integer(569, minimum=1, maximum=569, doc="the first N data points")}
 
     def setup(self):

@@ -36,6 +36,7 @@ class BernoulliToy(BernoulliProblem):
     """``f(b) = sum_j (b_j - t)^2``; ``E f = sum_j p_j (1-t)^2 + (1-p_j) t^2``."""
 
     name = "bernoulli_toy"
+    summary = "b ~ Bernoulli(p) in `dim` bits, f = Σ (b-t)² (the REBAR/RELAX toy)"
     options_spec = {"p": probability(0.3), "t": number(0.45), "dim": integer(1, minimum=1)}
 
     def cost(self, b):
@@ -56,6 +57,7 @@ class BernoulliQuadratic(BernoulliProblem):
     ``E f = (||W p - y||^2 + sum_j p_j (1 - p_j) ||W_j||^2) / dim``."""
 
     name = "bernoulli_quadratic"
+    summary = "b ~ Bernoulli(p) in `dim` bits, f = ‖W b - y‖²/dim, W and y from `data_seed` (non-separable)"
     options_spec = {"p": probability(0.5), "dim": integer(20, minimum=1), "data_seed": integer(0, minimum=0)}
     MAX_ENUMERATED_DIM = 22  # the optimum (for the training gap) is found by enumerating 2^dim bit vectors
 
@@ -98,6 +100,7 @@ class CategoricalBandit(Problem):
     ``f(a) = a . rewards`` (which also evaluates relaxed samples). ``E f = softmax(theta) . rewards``."""
 
     name = "categorical_bandit"
+    summary = "a ~ Categorical(logits) (one-hot), f = rewards[a]"
     identity_encode = True
     options_spec = {"logits": numbers((0.0, 0.0, 0.0, 0.0), min_len=2), "rewards": numbers((1.0, 2.0, 3.0, 4.0), min_len=2)}
 
@@ -131,6 +134,7 @@ class ReinMaxPolynomial(BernoulliProblem):
     (tested against enumeration at a small dim). The infimum is ``0.45^p``, every bit at 0."""
 
     name = "reinmax_polynomial"
+    summary = "`dim` bits from logits 0, f = mean_d |z_d - 0.45|^p (Liu et al., NeurIPS 2023)"
     options_spec = {"dim": integer(128, minimum=1), "p": choice(2.0, (1.5, 2.0, 3.0), "the exponent: 1.5, 2 or 3")}
     CENTER = 0.45
 

@@ -79,6 +79,7 @@ class GaussianQuadratic(GaussianProblem):
     """``f1(x) = (x - k)^2``; ``E f1 = (mu - k)^2 + sigma^2`` (infimum 0: mu = k, sigma -> 0)."""
 
     name = "gaussian_quadratic"
+    summary = "x ~ N(mu, sigma²) in `dim` dims, f = Σ (x-k)² (Mohamed et al. 2020, Sec. 3)"
     options_spec = gaussian_options(3.0)
 
     def f1(self, x):
@@ -96,6 +97,7 @@ class GaussianCosine(GaussianProblem):
     """``f1(x) = cos(k x)``; ``E f1 = cos(k mu) exp(-k^2 sigma^2 / 2)`` (infimum -dim when k != 0)."""
 
     name = "gaussian_cosine"
+    summary = "x ~ N(mu, sigma²) in `dim` dims, f = Σ cos(k x) (Mohamed et al. 2020, Sec. 3)"
     options_spec = gaussian_options(1.0)
 
     def f1(self, x):
@@ -117,6 +119,7 @@ class GaussianExp(GaussianProblem):
     ``1 + 8 k sigma^2 > 0`` (reported as NaN with a message otherwise)."""
 
     name = "gaussian_exp"
+    summary = "x ~ N(mu, sigma²) in `dim` dims, f = Σ exp(-k x²) (Mohamed et al. 2020, Sec. 3)"
     options_spec = gaussian_options(1.0)
 
     def setup(self):

@@ -44,6 +44,7 @@ class PolicyMLP(Problem):
     """
 
     name = "policy_mlp"
+    summary = "MLP 1-20-30-2 (softplus) → (mu, std), a ~ N(mu, std), f = -(y-a)² (a reward: maximised)"
     maximize = True
     options_spec = {"x": number(1.0, doc="the network's input"), "y": number(3.0, doc="the target action"),
                     "init_seed": integer(0, minimum=0)}

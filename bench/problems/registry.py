@@ -1,4 +1,4 @@
-"""The registry of problems by name (what ``conf/problem/NAME.yaml`` selects)."""
+"""The registry of problems by name (what ``problem=NAME`` selects)."""
 
 from __future__ import annotations
 

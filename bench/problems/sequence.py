@@ -28,6 +28,7 @@ from torch import distributions as D
 from torch.distributions import constraints
 
 from estimators.options import choice, integer
+from estimators.sampling import Sampler
 
 from .base import Problem
 from .registry import register_problem
@@ -102,8 +103,6 @@ class SequenceDistribution(D.Distribution):
             return torch.stack(tokens, -1)
 
     def sample(self, sample_shape=torch.Size()):
-        from estimators.sampling import Sampler
-
         return self.sample_with(Sampler(), sample_shape)
 
 
@@ -122,6 +121,8 @@ def all_completions(vocab: int, length: int) -> torch.Tensor:
 @register_problem
 class SequencePolicy(Problem):
     name = "sequence_policy"
+    summary = ("completions of `n_prompts` prompts, at most `max_length` tokens of `vocab` (token 0 ends), "
+               "reward `verifier` (1 if accepted) or `match`; every completion enumerated (a reward: maximised)")
     maximize = True
     options_spec = {
         "n_prompts": integer(4, minimum=1), "vocab": integer(4, minimum=2, maximum=8),

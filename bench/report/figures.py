@@ -19,6 +19,7 @@ import textwrap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from ..results import MEASURED_STATUSES  # noqa: E402
 from .style import facet_grid, label_order, look, palette  # noqa: E402
 from .sweep import add_panel, swept_problem_keys, value_text  # noqa: E402
 
@@ -29,7 +30,7 @@ MAX_PARAMS_PER_PROBLEM = 3  # beyond this many parameter tensors, figures show t
 def measured(df: pd.DataFrame) -> pd.DataFrame:
     """Rows with statistics (status ok or nonfinite), one parameter set per problem: its tensors
     and ``total``, or only ``total`` for one tensor or beyond ``MAX_PARAMS_PER_PROBLEM`` tensors."""
-    ok = df[df["status"].isin(["ok", "nonfinite"]) & df["param"].notna()].copy()
+    ok = df[df["status"].isin(MEASURED_STATUSES) & df["param"].notna()].copy()
     if "row_kind" in ok:
         ok = ok[ok["row_kind"] != "component"]
     keep = []
@@ -340,7 +341,7 @@ def fig_component_shares(df: pd.DataFrame, exact: pd.DataFrame | None = None) ->
     """Each component's (prompt's) share of the mean update against its share of the exact gradient."""
     if "row_kind" not in df or not (df["row_kind"] == "component").any():
         return None, "needs a problem with components (e.g. the prompts of sequence_policy)"
-    comp = df[(df["row_kind"] == "component") & df["status"].isin(["ok", "nonfinite"])].copy()
+    comp = df[(df["row_kind"] == "component") & df["status"].isin(MEASURED_STATUSES)].copy()
     comp, order, extra = add_panel(comp, ["problem", "n_samples"])
     labels = label_order(comp["label"])
     g = facet_grid(comp, "panel", height=3.2, aspect=1.6, col_order=order)

@@ -1,6 +1,7 @@
 """Generic tests, table-driven over the presets (as numpyro's distribution tests are over their
-table): every estimator preset (``conf/estimator/*.yaml``) on every problem preset
-(``conf/problem/*.yaml``). A new estimator or problem is covered by adding its module and yaml;
+table): every estimator preset on every problem preset (``bench.presets``: each registered class
+at its defaults, and the yamls that name other settings). A new estimator or problem is covered by
+adding its module;
 there is no per-estimator list here.
 
 * applicability: an inapplicable pair is refused with a reason naming the estimator; an

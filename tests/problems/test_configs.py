@@ -61,3 +61,12 @@ def test_policy_encode_with_run_dimensions_matches_the_network():
         one = p.encode({k: scale * v for k, v in theta.items()})
         torch.testing.assert_close(batched["mu"][i], one["mu"])
         torch.testing.assert_close(batched["std"][i], one["std"])
+
+
+def test_the_results_know_every_root_key_as_configuration():
+    """``bench.results.ROOT_KEYS`` (how the reports tell configuration columns from measured ones,
+    reading files only) lists exactly the root keys of ``conf/base.yaml`` and ``conf/train.yaml``."""
+    from bench.cli import known_root_keys
+    from bench.results import ROOT_KEYS
+
+    assert set(ROOT_KEYS) == known_root_keys("config") | known_root_keys("train")

@@ -1,11 +1,17 @@
-"""The README's measured tables are written from the committed result files (bench.readme)."""
+"""The generated sections of the README and the results/ pages agree with their sources
+(``bench.readme``): the tables of registered components and every measured table."""
+
+import pytest
 
 from bench import readme
 from bench.readme import Missing, fill
 
 
-def test_the_readme_agrees_with_the_committed_results():
-    assert readme.main(["--check"]) == 0, "run python -m bench.readme after regenerating results/"
+def test_the_pages_agree_with_the_registry_and_the_committed_results():
+    stale, missing = readme.check()
+    assert not stale, f"run python -m bench.readme: {stale}"
+    if missing:  # a component added since the tables were written: reported, the page is not wrong
+        pytest.skip("; ".join(missing) + " (run python -m bench.readme)")
 
 
 def test_fill_rewrites_between_markers_keeps_indentation_and_leaves_missing_sections():
@@ -18,3 +24,16 @@ def test_fill_rewrites_between_markers_keeps_indentation_and_leaves_missing_sect
     assert new == "a\n  <!-- one -->\n  | x |\n\n  | y |\n  <!-- /one -->\nb\n<!-- two -->\nkept\n<!-- /two -->\n"
     assert skipped == ["two: results/x.csv is missing"]
     assert fill(new, {"one": lambda: "| x |\n\n| y |"})[0] == new  # idempotent
+
+
+def test_a_component_table_lacking_a_new_preset_is_missing_not_stale(monkeypatch):
+    """A table written before a component was added lacks its row: reported as missing; a table
+    with a wrong row is stale."""
+    page = readme.Page(readme.ROOT / "README.md")
+    make = readme.PAGES[page.path]["applicability-table"]
+    text = fill("<!-- applicability-table -->\n<!-- /applicability-table -->\n", {"applicability-table": make}, page)[0]
+    lines = text.splitlines()
+    without_rloo = "\n".join(line for line in lines if not line.startswith("| `rloo`"))
+    assert readme.missing_components(without_rloo, "applicability-table", make, page) == ["rloo"]
+    wrong = text.replace("| `rloo` | ✓ 1", "| `rloo` | –", 1)
+    assert wrong != text and readme.missing_components(wrong, "applicability-table", make, page) is None

@@ -129,3 +129,31 @@ def test_every_estimator_preset_has_its_own_colour():
     for label in labels:
         colours.setdefault(look(label)[0], []).append(label)
     assert not {c: labs for c, labs in colours.items() if len(labs) > 1}
+
+
+def test_pinned_looks_are_distinct_and_new_labels_never_take_a_pinned_colour():
+    from bench.report.style import FREE_COLOURS, LOOKS, look
+
+    colours = [c for c, _ in LOOKS.values()]
+    assert len(set(colours)) == len(colours)
+    assert not set(FREE_COLOURS) & set(colours)
+    for label in ("my_estimator", "another_one(temperature=0.1)", "x"):
+        assert look(label)[0] in FREE_COLOURS and look(label) == look(label)
+
+
+def test_the_report_only_reads_files():
+    """``bench/report`` imports no project module but ``bench.results`` (file names, reading, the
+    columns): it never rebuilds problems or estimators from a table."""
+    import ast
+
+    from tests.helpers import REPO
+
+    for path in (REPO / "bench" / "report").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2:
+                assert node.module == "results", f"{path.name} imports bench.{node.module}"
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                absolute = isinstance(node, ast.Import) or node.level == 0
+                assert not (absolute and any(n.split(".")[0] in ("bench", "estimators") for n in names)), \
+                    f"{path.name} imports {names}"
