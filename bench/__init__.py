@@ -7,6 +7,7 @@ The library::
     df = bench.measure("gaussian_quadratic", "score_function", n_samples=10, n_replicates=100_000)
     df = bench.compare(["gaussian_quadratic", "policy_mlp"], ["score_function", "reparameterization"],
                        n_samples=[1, 10], n_replicates=20_000)
+    print(bench.summary(df))  # the table the command line prints
     estimator = bench.make_estimator("score_function_baseline", baseline="ema")
     loss = estimator(torch.distributions.Normal(mu, std), cost_fn, n_samples=10, state=state)
 
@@ -19,6 +20,7 @@ from estimators import ESTIMATORS, ConfigError, Cost, Estimator, NotApplicable, 
 
 from .api import compare, measure
 from .problems import PROBLEMS, Problem, make_problem
+from .results import summary_table as summary
 
 __all__ = [
     "ESTIMATORS",
@@ -34,4 +36,5 @@ __all__ = [
     "make_problem",
     "measure",
     "options",
+    "summary",
 ]

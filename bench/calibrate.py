@@ -40,6 +40,7 @@ from .exact_variance import exact_variance
 from .geometry import with_runs
 from .harness import Harness
 from .problems import make_problem
+from .results import RESULTS_DIR, regeneration_folder
 from .statistics import SIGNIFICANCE_LEVEL
 
 
@@ -178,7 +179,10 @@ def main(argv=None) -> int:
     parser.add_argument("--replicates", default="20000", help="n_replicates per job, comma-separated (default 20000)")
     parser.add_argument("--cases", default=None, help="only the cases whose name contains this text")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/calibration/calibration.csv")
+    parser.add_argument("--out", default=None, help="the CSV to write (default: calibration.csv in a new "
+                        "results/runs/calibrate/ folder; with --update-committed, results/calibration/calibration.csv)")
+    parser.add_argument("--update-committed", action="store_true",
+                        help="write the committed file the README's table is made from")
     args = parser.parse_args(argv)
     rows = []
     for R in [int(float(r)) for r in args.replicates.split(",")]:
@@ -193,7 +197,8 @@ def main(argv=None) -> int:
                   f"coverage {100 * row['coverage_2se']:.1f} %, sd/rms {row['sd_over_rms_se']:.3f}, "
                   f"power {100 * row.get('power_5se', math.nan):.1f} %", flush=True)
     df = pd.DataFrame(rows)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else regeneration_folder(
+        "calibrate", RESULTS_DIR / "calibration", args.update_committed) / "calibration.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print()

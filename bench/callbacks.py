@@ -12,8 +12,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .exact_curves import write_exact_curves
-from .results import CURVES_FILE, SWEEP_FILE, VARIANCE_FILE, gather, summary_table, write_atomic
-from .train import summary
+from .results import CURVES_FILE, SWEEP_FILE, VARIANCE_FILE, gather, summary_table, swept_columns, write_atomic
+from .run import describe_job
+from .train import summary, training_table
 
 # Outcomes that are results, not failures: a run that diverged in training is a finding.
 GOOD = {"ok", "diverged"}
@@ -30,14 +31,20 @@ class ResultsCallback(Callback):
         df = gather(sweep_dir)
         path = write_atomic(df, sweep_dir / SWEEP_FILE)
         training = "steps" in config
+        if "submitit" in str(config.hydra.launcher.get("_target_", "")):
+            # The jobs ran in other processes, whose lines went to their logs: one line each here.
+            swept = swept_columns(df)
+            for job, rows in df.groupby("job", sort=False):
+                values = ", ".join(f"{c}={rows[c].iloc[0]}" for c in swept if c in rows)
+                print(summary(rows, values) if training else describe_job(rows.reset_index(drop=True), values))
         print()
         if training:
             for name in (CURVES_FILE, VARIANCE_FILE):
                 write_atomic(gather(sweep_dir, name), sweep_dir / name)
-            print(summary(df))
+            print(training_table(df))
         else:
             write_exact_curves(sweep_dir, df)
-            print(summary_table(df))
+            print(summary_table(df, reasons=False))  # the jobs not ok are named below, on stderr
         jobs = df.drop_duplicates("job")
         bad = jobs[~jobs["status"].isin(GOOD)]
         print(f"\n{len(jobs) - len(bad)} of {len(jobs)} jobs ok; results: {path}")

@@ -68,6 +68,28 @@ def unknown_key_error(argv: list[str], known: set[str]) -> str | None:
     return None
 
 
+TRAINING_KEYS = ("steps", "n_seeds", "log_every", "variance_every", "variance_replicates", "optimizer")
+
+
+def experiment_error(argv: list[str], config_name: str) -> str | None:
+    """A one-line refusal of ``python -m bench.run +experiment=NAME`` where NAME is a training
+    experiment (its keys are ``bench.train``'s), naming the command that runs it."""
+    if config_name != "config":
+        return None
+    for key, value in _overrides(argv):
+        if key != "experiment":
+            continue
+        path = CONF_DIR / "experiment" / f"{value}.yaml"
+        if not path.is_file():
+            continue
+        cfg = OmegaConf.to_container(OmegaConf.load(path))
+        overrides = [next(iter(d)) for d in cfg.get("defaults", []) if isinstance(d, dict)]
+        if any(k in cfg for k in TRAINING_KEYS) or "override /optimizer" in overrides:
+            return (f"error: experiment={value} is a training experiment: run it with python -m bench.train -m "
+                    f"+experiment={value}")
+    return None
+
+
 def output_dir_error(argv: list[str]) -> str | None:
     """A one-line refusal when the run or sweep folder (or the results/ default) cannot be written."""
     folders = [value for key, value in _overrides(argv) if key in ("hydra.sweep.dir", "hydra.run.dir")]
@@ -126,7 +148,8 @@ def resume_command(module: str, argv: list[str]) -> str:
 def entry(main: Callable[[], object], module: str, config_name: str) -> None:
     """Run a Hydra ``main`` as the command ``python -m MODULE``, with the checks above."""
     argv = multirun_flag_first(sys.argv)
-    message = unknown_key_error(argv, known_root_keys(config_name)) or output_dir_error(argv)
+    message = (unknown_key_error(argv, known_root_keys(config_name)) or experiment_error(argv, config_name)
+               or output_dir_error(argv))
     if message:
         print(message, file=sys.stderr)
         sys.exit(1)

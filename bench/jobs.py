@@ -22,7 +22,7 @@ from .config import job_spec, recorded
 from .exact_variance import exact_variance
 from .harness import Harness
 from .problems import Problem, build_problem
-from .results import JOB_FILE, order_columns, write_atomic
+from .results import JOB_FILE, noisy_timing, order_columns, write_atomic
 from .timing import time_one_estimate
 
 
@@ -49,9 +49,14 @@ def measure_job(config: dict[str, Any], problem: Problem, estimator: Estimator) 
                                  spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)
     evals = harness.evals_per_estimate
     exact = exact_variance(problem, estimator, spec.n_samples, spec.n_replicates) or {}
+    message = m.message()
+    if latency and noisy_timing(latency.median_s, latency.iqr_s):
+        note = (f"noisy timing: its quartiles are {latency.iqr_s / latency.median_s:.0%} of the median apart "
+                "(another process on the machine?); time_per_estimate_s is not a cost comparison")
+        message = f"{message}; {note}" if message else note
     return [{
         "problem": problem.name, "estimator": estimator.name, "label": estimator.describe(),
-        "status": m.status(), "message": m.message(), **{k: v for k, v in r.items() if k != "run"},
+        "status": m.status(), "message": message, **{k: v for k, v in r.items() if k != "run"},
         "exact_variance": exact.get(r["param"], float("nan")) if r["row_kind"] != "component" else float("nan"),
         "evals_per_estimate": evals, "work_variance": r["variance"] * evals, **problem.info(),
         "time_per_estimate_s": latency.median_s if latency else float("nan"),

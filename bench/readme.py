@@ -28,6 +28,7 @@ from .calibrate import markdown_table as calibration_markdown
 from .catalog import TABLES
 from .perf import markdown_table as perf_markdown, trainer_markdown
 from .presets import preset_names
+from .reference import runs
 from .results import is_true, mean_with_interval, read_table, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,12 +86,18 @@ def _swept(name: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in candidates if c in df and df[c].nunique(dropna=True) > 1)
 
 
+def reference_command(name: str) -> str:
+    """The command that reproduces a reference sweep (into a folder of its own)."""
+    module, overrides = runs()[name]
+    return f"python -m {module} -m {' '.join(overrides)}"
+
+
 def training_reference(page: Page) -> str:
     parts = []
     for name, title in (("train_policy", "The question's policy network (`policy_mlp`, reward maximised)"),
                         ("train_quadratic", "The Gaussian quadratic (cost minimised)")):
         keys = _swept(name, ("optimizer", "optimizer.lr", "n_samples"))
-        parts.append(f"{title}, `python -m bench.reference --only {name}` "
+        parts.append(f"{title}, `{reference_command(name)}` "
                      f"([report]({page.link(f'results/reference/{name}/report.md')})):\n\n"
                      + _markdown(training_finals(name, tuple(k for k in keys if k != "n_samples")))
                      + f"\n\n![learning curves]({page.link(f'results/reference/{name}/curve_steps.png')})")
@@ -272,6 +279,38 @@ PAGES: dict[Path, dict[str, Section]] = {
 COMPONENT_SECTIONS = frozenset({"estimators-table", "problems-table", "applicability-table"})
 
 
+# What changes from one machine or run to the next (timings, the machine's name): the check compares
+# everything else, so a page regenerated on another machine agrees with one written here.
+MACHINE_COLUMNS = frozenset({
+    "naive loop /s", "harness /s", "compiled /s", "closed form /s", "optax + jax.jit /s", "harness ÷ naive",
+    "harness ÷ closed", "compiled ÷ closed", "harness ÷ peer", "compiled ÷ peer", "spread (harness)", "compile (s)",
+    "peer's jit (s)", "the question's loop (run-steps/s)", "batched trainer (run-steps/s)", "ratio", "run-steps/s",
+    "compares with a false alarm", "benchmarks falsely flagged", "2x slowdown flagged"})
+MACHINE_LINES = ("torch ", "Memory:", "Peak GPU memory")
+_CELL = re.compile(r"(?<!\\)\|")
+
+
+def reproducible(body: str | None) -> str | None:
+    """A section with the cells of :data:`MACHINE_COLUMNS` and the lines of :data:`MACHINE_LINES`
+    blanked (every line stripped of its indentation)."""
+    if body is None:
+        return None
+    out, blank, previous_row = [], set(), False
+    for line in (raw.strip() for raw in body.splitlines()):
+        if line.startswith(MACHINE_LINES):
+            line = line.split(" ", 1)[0]
+        elif line.startswith("|"):
+            cells = [c.strip() for c in _CELL.split(line.strip("|"))]
+            if not previous_row:  # a table's header
+                blank = {i for i, c in enumerate(cells) if c in MACHINE_COLUMNS}
+            elif not set("".join(cells)) <= set("-: "):
+                cells = ["" if i in blank else c for i, c in enumerate(cells)]
+            line = "|" + "|".join(cells) + "|"
+        previous_row = line.startswith("|")
+        out.append(line)
+    return "\n".join(out)
+
+
 def _markers(name: str) -> tuple[str, str]:
     return f"<!-- {name} -->", f"<!-- /{name} -->"
 
@@ -312,7 +351,7 @@ def missing_components(text: str, name: str, make: Section, page: Page) -> list[
     named = set(re.findall(r"`([^`]+)`", current or ""))
     estimators = [e for e in preset_names("estimator") if e in named]
     problems = [p for p in preset_names("problem") if p in named]
-    if "\n".join(line.strip() for line in make(page, estimators, problems).strip().splitlines()) != current:
+    if reproducible(make(page, estimators, problems).strip()) != reproducible(current):
         return None
     shown = set(estimators) | set(problems)
     return [n for n in preset_names("estimator") + preset_names("problem") if n not in shown
@@ -334,7 +373,7 @@ def check() -> tuple[list[str], list[str]]:
         if new == text:
             continue
         for name, make in sections.items():
-            if _body(fill(text, {name: make}, page)[0], name) == _body(text, name):
+            if reproducible(_body(fill(text, {name: make}, page)[0], name)) == reproducible(_body(text, name)):
                 continue
             lacking = missing_components(text, name, make, page) if name in COMPONENT_SECTIONS else None
             if lacking is None:

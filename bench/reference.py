@@ -1,11 +1,13 @@
-"""Regenerate the committed reference reports: ``python -m bench.reference [--only NAME ...]``.
+"""Regenerate the reference reports: ``python -m bench.reference [--only NAME ...] [--update-committed]``.
 
-Each reference is one sweep (``bench.run`` or ``bench.train``, from a preset in
-``conf/experiment/``) written to ``results/reference/NAME`` and reported there (about half an hour
-on 2 cores for all of them):
+Each reference is one sweep of ``bench.run`` or ``bench.train`` from a preset in
+``conf/experiment/`` (the command printed beside its table reproduces it), reported in its folder:
+a new ``results/runs/reference/DATE_TIME/NAME`` by default, ``results/reference/NAME`` (the
+committed reports the README's tables are written from) with ``--update-committed``. About 40
+minutes on 2 cores for all of them:
 
 * ``all``: every estimator preset on every problem preset at two sample sizes (the lists are read
-  from ``conf/``, so a new yaml joins by itself);
+  from the presets, so a new class or yaml joins by itself);
 * ``mohamed2020_square``: variance along k on the exact curves (Mohamed et al. 2020, Figure 2);
 * ``group_baselines``: RLOO, GRPO and Dr. GRPO against the exact gradient on the sequence policy;
 * ``relax_toy``: REINFORCE, REBAR and RELAX on the RELAX paper's toy, variance;
@@ -22,27 +24,27 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
 from .presets import preset_names
+from .results import RESULTS_DIR, regeneration_folder
 
-REFERENCE = Path("results/reference")
+REFERENCE = RESULTS_DIR / "reference"
 
 
 def runs() -> dict[str, tuple[str, list[str]]]:
+    """Each reference: the command (module) and its overrides, an experiment preset's name."""
     every = [f"estimator={','.join(preset_names('estimator'))}", f"problem={','.join(preset_names('problem'))}"]
     return {
         "all": ("bench.run", ["+experiment=reference", *every]),
         "mohamed2020_square": ("bench.run", ["+experiment=mohamed2020_square"]),
         "group_baselines": ("bench.run", ["+experiment=group_baselines"]),
-        "relax_toy": ("bench.run", ["+experiment=relax_toy", "n_replicates=100000"]),
+        "relax_toy": ("bench.run", ["+experiment=relax_toy"]),
         "train_policy": ("bench.train", ["+experiment=train_policy"]),
         "train_quadratic": ("bench.train", ["+experiment=train_quadratic"]),
         "train_group_baselines": ("bench.train", ["+experiment=train_group_baselines"]),
         "train_reinmax_polynomial": ("bench.train", ["+experiment=reinmax_polynomial"]),
         "train_bayes_logreg": ("bench.train", ["+experiment=bayes_logreg"]),
-        "train_relax_toy": ("bench.train", ["+experiment=relax_toy", "steps=2000", "log_every=20",
-                                            "variance_every=250", "optimizer.lr=0.01"]),
+        "train_relax_toy": ("bench.train", ["+experiment=train_relax_toy"]),
     }
 
 
@@ -50,10 +52,13 @@ def main(argv=None) -> int:
     table = runs()
     parser = argparse.ArgumentParser(prog="python -m bench.reference", description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(table), help="regenerate only these")
+    parser.add_argument("--update-committed", action="store_true",
+                        help=f"write into {REFERENCE.relative_to(RESULTS_DIR.parent)} (the committed reports)")
     args = parser.parse_args(argv)
+    root = regeneration_folder("reference", REFERENCE, args.update_committed)
     for name in args.only or list(table):
         module, overrides = table[name]
-        folder = REFERENCE / name
+        folder = root / name
         sweep = subprocess.run([sys.executable, "-m", module, "-m", *overrides, f"hydra.sweep.dir={folder}",
                                 "progress=false"])
         if sweep.returncode != 0:
@@ -62,6 +67,7 @@ def main(argv=None) -> int:
         report = subprocess.run([sys.executable, "-m", "bench.report", str(folder)])
         if report.returncode != 0:
             return report.returncode
+    print(f"reports written under {root}")
     return 0
 
 

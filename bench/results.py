@@ -12,8 +12,10 @@ so adding a key to ``conf/base.yaml`` adds a column and nothing else.
 from __future__ import annotations
 
 import csv
+import datetime
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,20 @@ ROOT_KEYS = ("n_samples", "n_replicates", "seed", "device", "dtype", "chunk_elem
              "variance_every", "variance_replicates")
 GROUPS = ("problem", "estimator", "optimizer")
 BOOLEAN_COLUMNS = ("bias_significant",)  # written as True/False (empty where no test ran)
+
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def regeneration_folder(command: str, committed: Path, update_committed: bool) -> Path:
+    """Where a command that regenerates committed files (``bench.reference``, ``bench.perf``,
+    ``bench.calibrate``) writes: the committed folder only when told ``--update-committed``, else a
+    fresh ``results/runs/COMMAND/DATE_TIME`` (git-ignored), so running a README command never changes
+    a file the tests compare the README with."""
+    if update_committed:
+        return committed
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return RESULTS_DIR / "runs" / command / f"{stamp}_{os.getpid()}"
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:
@@ -210,10 +226,46 @@ def _job_key(path: Path):
     return (0, int(path.name), "") if path.name.isdigit() else (1, 0, str(path))
 
 
-def summary_table(df: pd.DataFrame) -> str:
+QUIET_KEYS = ("resume", "progress", "allow_not_applicable", "timing", "timing_min_run_time")  # never change a number
+NOISY_TIMING = 0.5  # interquartile range over the median beyond which a timing is marked as noisy
+
+
+def swept_columns(df: pd.DataFrame) -> list[str]:
+    """The configuration columns whose value differs between the jobs of ``df`` (keys that change
+    no number left out)."""
+    return [c for c in config_columns(df) if c not in QUIET_KEYS and df[c].nunique(dropna=True) > 1]
+
+
+def noisy_timing(median, iqr) -> bool:
+    """A timing whose quartiles are far apart (another process on the machine, say)."""
+    try:
+        median, iqr = float(median), float(iqr)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(median) and math.isfinite(iqr) and median > 0 and iqr / median > NOISY_TIMING
+
+
+def time_text(seconds) -> str:
+    """A duration in the unit that reads best: ``287 us``, ``12.3 ms``, ``1.25 s``."""
+    if seconds is None or pd.isna(seconds):
+        return ""
+    for unit, scale in (("us", 1e-6), ("ms", 1e-3)):
+        if seconds < 1000 * scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+SUMMARY_NOTES = ("± is one standard error; bias: the norm of (mean estimate - exact gradient); mse: the mean "
+                 "squared error of one estimate; work var: variance x evaluations of f per estimate (the "
+                 "comparison at equal work); time/est: median latency of one estimate")
+
+
+def summary_table(df: pd.DataFrame, reasons: bool = True) -> str:
     """A readable text table: one row per parameter for a single job, one row per job (its
     ``total``) for a sweep, with the swept keys as columns, numbers with their standard errors,
-    no column that is empty everywhere, and the markers explained below it."""
+    no column that is empty everywhere, and the columns and markers explained below it. Jobs that
+    did not measure (not applicable, a bad value, an error) are rows with their status, and, with
+    ``reasons``, their messages below the table."""
     rows = df[df["param"].notna()] if "param" in df else df.iloc[0:0]
     if "row_kind" in rows:
         rows = rows[rows["row_kind"] != "component"]
@@ -223,8 +275,7 @@ def summary_table(df: pd.DataFrame) -> str:
     failed = df[~df["status"].isin(MEASURED_STATUSES)].drop_duplicates("job") if "status" in df else df.iloc[0:0]
     if rows.empty and failed.empty:
         return "(no measured rows)"
-    swept = [c for c in df.columns if (c.startswith(("estimator.", "problem.")) or c in ("n_samples", "seed", "dtype",
-             "device", "n_replicates")) and df[c].nunique(dropna=True) > 1]
+    swept = [c for c in swept_columns(df) if c not in ("estimator", "problem")]
     both = pd.concat([rows, failed])
     table = pd.DataFrame({"job": both["job"], "problem": both["problem"],
                           "estimator": both["label"] if "label" in both else both["estimator"]})
@@ -240,14 +291,21 @@ def summary_table(df: pd.DataFrame) -> str:
                      zip(both["bias"], both["bias_se"], significant if len(both) else [])]
     table["mse"] = [value_text(v) if not pd.isna(v) else "" for v in both["mse"]]
     table["work var"] = [value_text(v) if not pd.isna(v) else "" for v in both["work_variance"]]
-    table["time/est"] = [f"{v * 1e6:.4g} us" if not pd.isna(v) else "" for v in both["time_per_estimate_s"]]
+    iqr = both["time_iqr_s"] if "time_iqr_s" in both else pd.Series(float("nan"), index=both.index)
+    noisy = [noisy_timing(v, q) for v, q in zip(both["time_per_estimate_s"], iqr)]
+    table["time/est"] = [time_text(v) + (" ~" if n else "") for v, n in zip(both["time_per_estimate_s"], noisy)]
     table["status"] = both["status"]
     table = table.loc[:, [c for c in table if (table[c].astype(str).str.strip() != "").any()]]
     table = table.sort_values("job", key=lambda s: pd.to_numeric(s, errors="coerce"), kind="stable")
-    text = table.to_string(index=False)
+    notes = [SUMMARY_NOTES]
     if bool(significant.any()) if hasattr(significant, "any") else False:
-        text += "\n* the job's bias test (in phi, family-wise 0.1 %) is significant"
-    return text
+        notes.append("* the job's bias test (in phi, family-wise 0.1 %) is significant")
+    if reasons:
+        notes += [f"job {r['job']}: {r['status']}: {r['message']}" for _, r in failed.iterrows()]
+    if any(noisy):
+        notes.append(f"~ a noisy timing: its quartiles are more than {NOISY_TIMING:.0%} of the median apart "
+                     "(another process on the machine?)")
+    return table.to_string(index=False) + "\n" + "\n".join(textwrap.fill(n, 100) for n in notes)
 
 
 def value_text(value) -> str:

@@ -28,7 +28,8 @@ from .cli import entry, job_context
 from .config import CONF_DIR, job_spec, recorded
 from .jobs import device_name
 from .problems import build_problem
-from .results import CURVES_FILE, JOB_FILE, SWEEP_FILE, VARIANCE_FILE, mean_with_interval, order_columns, write_atomic
+from .results import (CURVES_FILE, JOB_FILE, SWEEP_FILE, VARIANCE_FILE, mean_with_interval, order_columns,
+                      swept_columns, value_text, write_atomic)
 from .run import job_config, previous_result, swept_overrides
 from .training import train, train_spec
 
@@ -84,6 +85,31 @@ def summary(result: pd.DataFrame, overrides: str = "") -> str:
                      f"(mean ± 95 % over {len(ok)} runs), {r['steps_per_s']:.3g} run-steps/s"
                      + (f"; {diverged} of {len(runs)} runs diverged" if diverged else ""))
     return "\n".join(lines)
+
+
+def training_table(result: pd.DataFrame) -> str:
+    """A sweep's training jobs, one row each, with the swept keys as columns (never pooled): the
+    final objective and gap (mean ± 95 % t interval over the runs that did not diverge), the runs
+    that diverged and the run-steps per second."""
+    swept = [c for c in swept_columns(result) if c not in ("estimator", "problem")]
+    rows = []
+    for job, runs in result.groupby("job", sort=False):
+        r = runs.iloc[0]
+        row = {"job": job, "problem": r.get("problem", ""),
+               "estimator": r["label"] if isinstance(r.get("label"), str) else r.get("estimator", "")}
+        row.update({c.split(".", 1)[-1]: value_text(r[c]) if not pd.isna(r[c]) else "" for c in swept})
+        if r["status"] in ("ok", "diverged") and "final_objective" in runs:
+            ok = runs[runs["status"] == "ok"]
+            row.update({"final objective": mean_with_interval(ok["final_objective"]),
+                        "final gap": mean_with_interval(ok["final_gap"], ".3g") if ok["final_gap"].notna().any() else "",
+                        "diverged": f"{int((runs['status'] == 'diverged').sum())} of {len(runs)}",
+                        "run-steps/s": f"{r['steps_per_s']:.3g}", "status": "ok"})
+        else:
+            row["status"] = f"{r['status']}: {r['message']}"
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna("")
+    return (table.to_string(index=False) + "\nfinal objective and gap: mean ± 95 % t interval over the runs that "
+            "did not diverge")
 
 
 def curve_table(curves: pd.DataFrame, rows: int = 6) -> str:

@@ -14,6 +14,7 @@ from estimators import make_estimator
 
 from ..harness import Harness
 from ..problems import make_problem
+from ..results import RESULTS_DIR, regeneration_folder
 from . import __doc__ as PACKAGE_DOC
 from .memory import bytes_per_estimate, peak_gpu_memory, peak_memory_mb
 from .methods import PEERS_HINT, peers_available
@@ -25,7 +26,10 @@ from .trainer import trainer_markdown, trainer_table
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=PACKAGE_DOC.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter rounds (a few minutes)")
-    parser.add_argument("--out", default="results/perf/perf.csv", help="CSV to write (default: %(default)s)")
+    parser.add_argument("--out", default=None, help="the CSV to write, the other files beside it (default: "
+                        "perf.csv in a new results/runs/perf/ folder; with --update-committed, results/perf/perf.csv)")
+    parser.add_argument("--update-committed", action="store_true",
+                        help="write the committed files the README's speed tables are made from")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 1e6 x 100 peak-memory run")
     parser.add_argument("--compile", action="store_true", help="also time the compile=true harness")
@@ -47,9 +51,10 @@ def main(argv=None) -> int:
         print(f"note: {PEERS_HINT}; measuring without it", file=sys.stderr)
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else (platform.processor() or platform.machine())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, {args.device} ({name})")
-    out = Path(args.out)
+    tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"  # in the files' names
+    out = Path(args.out) if args.out else regeneration_folder(
+        "perf", RESULTS_DIR / "perf", args.update_committed) / f"perf{tag}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tag = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"  # in the other files' names
 
     def stamped(table: pd.DataFrame) -> pd.DataFrame:  # the software and machine, in columns
         return table.assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)

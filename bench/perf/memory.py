@@ -3,7 +3,9 @@ of a large run, and the peak GPU memory of heavy pairs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +18,27 @@ from ..harness import Harness
 from ..presets import build
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The process's stderr (file descriptor 2) sent to /dev/null: the profiler's C++ side prints
+    its start and stop there, which would land among the benchmark's lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def bytes_per_estimate(harness: Harness, n_replicates: int) -> float:
     """Bytes of tensors allocated per estimate by one run of ``harness`` (the torch profiler's
     allocation events, frees not subtracted): what the run writes to memory, the input of the
     memory-bandwidth bound a GPU would put on it (it reads back about as much)."""
     harness.run(n_replicates)  # compiles, if compiled
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         harness.run(n_replicates)
     allocated = sum(e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0)
     return allocated / n_replicates

@@ -19,7 +19,7 @@ import textwrap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from ..results import MEASURED_STATUSES  # noqa: E402
+from ..results import MEASURED_STATUSES, NOISY_TIMING, noisy_timing  # noqa: E402
 from .style import facet_grid, label_order, look, palette  # noqa: E402
 from .sweep import add_panel, swept_problem_keys, value_text  # noqa: E402
 
@@ -129,12 +129,16 @@ def fig_variance_vs_samples(df: pd.DataFrame, exact: pd.DataFrame | None = None)
         d = ok[ok["panel"] == panel]
         ax.set(xscale="log", yscale="log", xlabel="n_samples", ylabel="variance of one estimate")
         n = np.array(sorted(d["n_samples"].unique()), dtype=float)
-        anchor = d.sort_values("n_samples").groupby("label")["variance"].first().max()
-        ax.plot(n, anchor * n[0] / n, "k--", lw=1)
+        # The slope above every line (anchored on one, it would hide under it).
+        anchor = 2 * d.sort_values("n_samples").groupby("label")["variance"].first().max()
+        ax.plot(n, anchor * n[0] / n, **SLOPE)
         _log_ticks(ax, "x", n)
         _clip_log_axis(ax, d["variance"])
-    fig = _finish(g, extra_handles=[_reference("1/n slope", color="k", ls="--", lw=1)])
+    fig = _finish(g, extra_handles=[_reference("1/n slope", **SLOPE)])
     return fig, _panels_note(extra)
+
+
+SLOPE = dict(color="0.35", ls="--", lw=1.3)
 
 
 def _panels_note(extra: list[str]) -> str:
@@ -227,11 +231,13 @@ def fig_bias(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.F
             ax.set(xlabel="bias / bias_se", ylabel="", xlim=(0, top))
             if top > 60:
                 ax.set_xscale("symlog", linthresh=10)
+                ax.set_xlim(0, top)
         else:
             ax.scatter(sig[x], sig["z"], s=90, facecolors="none", edgecolors="red", zorder=5)
             ax.set(ylabel="bias / bias_se", xlabel=x, ylim=(0, top))
             if top > 60:
                 ax.set_yscale("symlog", linthresh=10)
+                ax.set_ylim(0, top)
             if x == "n_samples":
                 ax.set_xscale("log")
                 _log_ticks(ax, "x", d[x])
@@ -259,20 +265,27 @@ def fig_time(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.F
     height = 0.28 * ok.groupby("panel")["label"].nunique().max() + 1.4
     g = facet_grid(ok, "panel", col_order=order, height=height, aspect=9 / height)  # panels 9 in wide, labels included
     colors = palette(ok["label"])
+    everything = 1e6 * pd.concat([ok["time_q1_s"], ok["time_q3_s"]])  # one x axis for every panel
+    noisy_any = False
     for panel, ax in g.axes_dict.items():
         d = ok[ok["panel"] == panel]
         labels = label_order(d["label"])
         for i, lab in enumerate(labels):
             r = d[d["label"] == lab].iloc[0]
             us = 1e6 * np.array([r["time_q1_s"], r["time_per_estimate_s"], r["time_q3_s"]])
+            noisy = noisy_timing(us[1], us[2] - us[0])
+            noisy_any |= noisy
             ax.errorbar([us[1]], [i], xerr=[[us[1] - us[0]], [us[2] - us[1]]], fmt=look(lab)[1],
-                        color=colors[lab], capsize=3, ms=6)
+                        color=colors[lab], capsize=3, ms=6, mfc="white" if noisy else colors[lab])
         ax.set_yticks(range(len(labels)), labels)
         ax.set(xlabel="time per estimate (µs): median, whiskers at the quartiles", ylabel="")
-        _log_axis(ax, "x", 1e6 * pd.concat([d["time_q1_s"], d["time_q3_s"]]))
+        _log_axis(ax, "x", everything)
+        ax.set_xlim(everything[everything > 0].min() / 1.5, everything.max() * 1.5)
         ax.invert_yaxis()
-    fig = _finish(g, extra_handles=[])
-    return fig, _panels_note(extra)
+    refs = [_reference(f"hollow: a noisy timing (quartiles more than {NOISY_TIMING:.0%} of the median apart)",
+                       color="0.3", marker="o", ls="none", mfc="white")] if noisy_any else []
+    fig = _finish(g, extra_handles=refs)
+    return fig, "one time axis for every panel" + (f"; {_panels_note(extra)}" if extra else "")
 
 
 def fig_accuracy_vs_cost(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
@@ -291,7 +304,8 @@ def fig_accuracy_vs_cost(df: pd.DataFrame, exact: pd.DataFrame | None = None) ->
         d = ok[ok["panel"] == panel]
         ax.set(ylabel="MSE of one estimate (total)",
                xlabel="time per estimate (µs)" if have_time else "evaluations of f per estimate")
-        _log_axis(ax, "x", d[x])
+        _log_axis(ax, "x", ok[x])  # one cost axis for every panel
+        ax.set_xlim(ok[x][ok[x] > 0].min() / 1.5, ok[x].max() * 1.5)
         _log_axis(ax, "y", d["mse"])
         for label, line in d.groupby("label"):  # name the two ends of each line: where it starts, where it goes
             if line["n_samples"].nunique() > 1:
@@ -299,7 +313,7 @@ def fig_accuracy_vs_cost(df: pd.DataFrame, exact: pd.DataFrame | None = None) ->
                     ax.annotate(f"n={value_text(end['n_samples'])}", (end[x], end["mse"]), fontsize=6,
                                 color=look(label)[0], xytext=(3, 3), textcoords="offset points")
     fig = _finish(g, extra_handles=[])
-    note = "points along a line: n_samples, increasing (its ends named); lower left is better"
+    note = "points along a line: n_samples, increasing (its ends named); lower left is better; one cost axis"
     note += "" if have_time else "; no timings, so against evaluations of f"
     return fig, note + (f"; {_panels_note(extra)}" if extra else "")
 
@@ -327,6 +341,7 @@ def fig_direction(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[
         if metric == metrics[0]:
             ax.axhline(Z_999, color="k", ls=":", lw=1)
             ax.set_yscale("symlog")
+            ax.set_ylim(bottom=0)  # a bias in standard errors is never negative
         else:
             ax.axhline(1.0, color="k", ls=":", lw=1)
         if metric == metrics[2]:

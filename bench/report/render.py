@@ -39,7 +39,8 @@ class Report:
 
 def draw_figures(report: Report, figures=FIGURES) -> None:
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
-    for name, title, caption, fn in figures:
+    for i, (name, title, caption, fn) in enumerate(figures, start=1):
+        print(f"figure {i} of {len(figures)}: {name}", file=sys.stderr, flush=True)  # a large sweep takes minutes
         item = Figure(name, title, caption)
         try:
             fig, note = fn(report.df, report.extra)

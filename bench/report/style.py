@@ -2,7 +2,8 @@
 facet grid every figure draws on.
 
 ``LOOKS`` pins the look of every preset's label (as ``Estimator.describe()`` writes it), chosen so
-that estimators sharing a figure do not look alike; no two share a colour (a test). A label with
+that estimators sharing a figure do not look alike: no two share a colour (a test), and no two are
+closer than 26 in CIELAB (the smallest distance, rebar and relax, which also differ in marker). A label with
 other options of a pinned estimator (``score_function_baseline(baseline=ema, decay=0.99)``) gets its
 family's colour and a marker chosen from its text; any other label (a new estimator) a colour that
 no pinned label uses and a marker, both chosen from its text, so the look of a label never depends
@@ -18,12 +19,12 @@ import seaborn as sns
 LOOKS = {
     "score_function": ("#000000", "o"), "score_function_baseline(baseline=ema, decay=0.9)": ("#1f77b4", "s"),
     "score_function_baseline(baseline=optimal)": ("#17becf", "D"),
-    "score_function_baseline(baseline=loo)": ("#7f7f7f", "s"), "rloo": ("#2ca02c", "^"), "dr_grpo": ("#ff7f0e", "v"),
-    "grpo": ("#d62728", "P"), "grpo_no_length_norm": ("#e377c2", "X"), "grpo_batch_scale": ("#8c564b", "*"),
+    "score_function_baseline(baseline=loo)": ("#7f7f7f", "P"), "rloo": ("#2ca02c", "^"), "dr_grpo": ("#ff7f0e", "v"),
+    "grpo": ("#d62728", "P"), "grpo_no_length_norm": ("#ff00f0", "X"), "grpo_batch_scale": ("#8c564b", "*"),
     "reparameterization": ("#9467bd", "h"), "measure_valued": ("#bcbd22", "p"), "exact": ("#cab2d6", "x"),
-    "arm": ("#1a1a6e", "<"), "disarm": ("#d4a017", ">"), "rebar": ("#c51b7d", "8"), "relax": ("#67001f", "H"),
-    "reinmax": ("#01665e", "^"), "indecater": ("#7fbc41", "s"), "gumbel_softmax": ("#b15928", "D"),
-    "straight_through": ("#fb9a99", "v"),
+    "arm": ("#1a1a6e", "<"), "disarm": ("#786900", ">"), "rebar": ("#781e3c", "8"), "relax": ("#b4005a", "H"),
+    "reinmax": ("#004b1e", "d"), "indecater": ("#96b478", "s"), "gumbel_softmax": ("#5a00a5", "D"),
+    "straight_through": ("#f09678", "v"),
 }
 # The colour of an estimator's labels with options other than a preset's, by estimator name.
 FAMILY = {"score_function_baseline": "#1f77b4", "group_advantage": "#ff7f0e"}

@@ -36,7 +36,7 @@ def swept_keys(df: pd.DataFrame, exclude=()) -> list[str]:
     return out
 
 
-def _short(key: str) -> str:
+def short_key(key: str) -> str:
     return key.split(".", 1)[1] if key.startswith("problem.") else key
 
 
@@ -49,7 +49,7 @@ def add_panel(df: pd.DataFrame, base: list[str], exclude=()) -> tuple[pd.DataFra
     def key_text(c):  # a problem key is named only for the problems whose value of it varies
         varies = (df.groupby("problem")[c].transform("nunique") > 1 if c.startswith("problem.") and "problem" in df
                   else pd.Series(True, index=df.index))
-        return [f"{_short(c)}={value_text(v)}" if ok and not pd.isna(v) else "" for v, ok in zip(df[c], varies)]
+        return [f"{short_key(c)}={value_text(v)}" if ok and not pd.isna(v) else "" for v, ok in zip(df[c], varies)]
 
     parts = [list(df[c].map(value_text)) for c in base] + [key_text(c) for c in extra]
     df["panel"] = [" | ".join(x for x in p if x) for p in zip(*parts)] if parts else ""

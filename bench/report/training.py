@@ -13,6 +13,7 @@ import seaborn as sns
 
 from ..results import CURVES_FILE, VARIANCE_FILE, mean_with_interval, read_results, t_interval
 from .style import facet_grid
+from .sweep import short_key, add_panel, swept_keys, value_text
 
 CURVES_REQUIRED = ["job", "run", "step", "objective", "gap", "grad_sq_error", "grad_cosine", "evals", "time_s",
                    "status", "estimator", "problem"]
@@ -31,7 +32,8 @@ def load_training(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for raw in paths:
         folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
         curves.append(read_results(folder, file_name=CURVES_FILE, required=CURVES_REQUIRED, numeric=CURVES_NUMERIC))
-        if (folder / VARIANCE_FILE).is_file() and (folder / VARIANCE_FILE).stat().st_size > 1:
+        file = folder / VARIANCE_FILE
+        if file.is_file() and len(file.read_text().strip().splitlines()) > 1:  # a header alone: none measured
             variances.append(read_results(folder, file_name=VARIANCE_FILE, required=["step", "param", "variance"],
                                           numeric=["step", "variance"]))
     df = pd.concat(curves, ignore_index=True)
@@ -50,13 +52,13 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
     if curves.empty:
         return None, "needs curves.csv rows"
     y, ylabel = _y(curves)
-    data = curves[curves["status"] == "ok"]
-    g = facet_grid(data, "problem", hue="label")
+    data, order, extra = add_panel(curves[curves["status"] == "ok"], ["problem"])
+    g = facet_grid(data, "panel", hue="label", col_order=order)
     g.map_dataframe(sns.lineplot, x=x, y=y, errorbar=t_interval, estimator="mean", err_kws={"alpha": 0.2},
                     markevery=0.1)
-    for problem, ax in g.axes_dict.items():
+    for name, ax in g.axes_dict.items():
         ax.set(xlabel=xlabel, ylabel=ylabel)
-        panel = data[data["problem"] == problem]
+        panel = data[data["panel"] == name]
         if y == "gap":
             ax.set_yscale("log")
             _floor_at_the_means(ax, panel, x, y)
@@ -66,7 +68,12 @@ def _learning_curve(curves: pd.DataFrame, x: str, xlabel: str) -> tuple[plt.Figu
             ax.set_xlim(left=0)
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
-    return g.figure, "mean over runs, band: 95 % t interval over runs"
+    g.tight_layout()
+    return g.figure, "mean over runs, band: 95 % t interval over runs" + _split_note(extra)
+
+
+def _split_note(extra: list[str]) -> str:
+    return f"; panels also split by {', '.join(extra)}" if extra else ""
 
 
 def _floor_at_the_means(ax, data: pd.DataFrame, x: str, y: str) -> None:
@@ -97,14 +104,16 @@ def fig_variance_along_training(curves, variance):
     total = variance[variance["param"] == "total"].copy()
     if "label" not in total:
         total["label"] = total["estimator"]
-    g = facet_grid(total, "problem", hue="label")
+    total, order, extra = add_panel(total, ["problem"])
+    g = facet_grid(total, "panel", hue="label", col_order=order)
     g.map_dataframe(sns.lineplot, x="step", y="variance", errorbar=t_interval, err_kws={"alpha": 0.2}, marker="o")
-    for problem, ax in g.axes_dict.items():
+    for name, ax in g.axes_dict.items():
         ax.set(yscale="log", xlabel="optimiser step", ylabel="variance of one estimate at theta_t")
-        _floor_at_the_means(ax, total[total["problem"] == problem], "step", "variance")
+        _floor_at_the_means(ax, total[total["panel"] == name], "step", "variance")
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
-    return g.figure, "total over theta, measured by the harness at each run's current theta; mean over runs, 95 % band"
+    return g.figure, ("total over theta, measured by the harness at each run's current theta; mean over runs, 95 % band"
+                      + _split_note(extra))
 
 
 TRAINING_FIGURES = [
@@ -128,13 +137,16 @@ def time_to_target(curves: pd.DataFrame, target: float | None = None) -> pd.Data
     if curves.empty or curves["gap"].isna().all():
         return pd.DataFrame()
     rows = []
+    swept = swept_keys(curves, exclude=["problem"])  # never pooled: a column each
     for problem, by_problem in curves.groupby("problem"):
         start = by_problem[by_problem["step"] == 0]["gap"].mean()
         goal = target if target is not None else TARGET_FRACTION * start
-        for label, d in by_problem.groupby("label"):
+        for keys, d in by_problem.groupby(["label", *swept], dropna=False):
+            keys = keys if isinstance(keys, tuple) else (keys,)
             reached = d[(d["gap"] <= goal) & (d["status"] == "ok")].sort_values("step").groupby(["job", "run"]).head(1)
             n_runs = d.groupby(["job", "run"]).ngroups
-            row = {"problem": problem, "estimator": label, "target gap": f"{goal:.3g}",
+            row = {"problem": problem, "estimator": keys[0],
+                   **{short_key(k): value_text(v) for k, v in zip(swept, keys[1:])}, "target gap": f"{goal:.3g}",
                    "runs reaching it": f"{len(reached)} of {n_runs}"}
             for col, name in (("step", "steps"), ("evals", "evaluations of f"), ("time_s", "seconds")):
                 row[name] = mean_with_interval(reached[col]) if len(reached) else "not reached"

@@ -36,6 +36,9 @@ def test_launchers_give_the_same_results(basic, tmp_path, launcher):
     other = _table(tmp_path / "results.csv")
     pd.testing.assert_frame_equal(basic, other)
     assert (other["status"] == "not_applicable").sum() == 1
+    jobs = other["job"].nunique()
+    lines = [line for line in r.stdout.splitlines() if line.startswith("job ")]
+    assert len(lines) == jobs, r.stdout  # one line per job on the console, whichever process ran it
 
 
 def test_interrupted_sweep_resumes_missing_jobs_only(tmp_path):

@@ -37,3 +37,15 @@ def test_a_component_table_lacking_a_new_preset_is_missing_not_stale(monkeypatch
     assert readme.missing_components(without_rloo, "applicability-table", make, page) == ["rloo"]
     wrong = text.replace("| `rloo` | ✓ 1", "| `rloo` | –", 1)
     assert wrong != text and readme.missing_components(wrong, "applicability-table", make, page) is None
+
+
+def test_the_check_compares_what_reproduces_not_timings_or_machine_names():
+    page = "\n".join(["torch 2.13.0+cpu, 2 threads, float32, x86_64; each figure the median:", "",
+                      "| problem | n | harness /s | harness ÷ naive |", "|---|---|---|---|",
+                      "| gaussian_quadratic | 1 | 3.99e+07 | 9,308x |"])
+    elsewhere = page.replace("x86_64", "aarch64").replace("3.99e+07", "1.2e+07").replace("9,308x", "812x")
+    assert readme.reproducible(page) == readme.reproducible(elsewhere)
+    assert readme.reproducible(page) != readme.reproducible(page.replace("| 1 |", "| 10 |"))
+    training = "| estimator | final objective | run-steps/s |\n|:--|:--|--:|\n| rloo | 3.4 ± 0.37 | 3960 |"
+    assert readme.reproducible(training) == readme.reproducible(training.replace("3960", "100"))
+    assert readme.reproducible(training) != readme.reproducible(training.replace("3.4", "3.5"))
