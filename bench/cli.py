@@ -6,22 +6,26 @@ command line is one line, not a traceback:
   closest known key (Hydra would suggest ``+n_sample=5``, which then runs with the default
   ``n_samples``);
 * an output folder that cannot be written is refused;
-* Ctrl-C ends with the command that resumes the sweep (``resume=true``).
+* Ctrl-C, or a scheduler's SIGTERM, ends with the command that resumes the sweep or run (``resume=true``).
 """
 
 from __future__ import annotations
 
 import difflib
 import shlex
+import signal
 import tempfile
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
 from omegaconf import OmegaConf
 
 from .config import CONF_DIR
+from .presets import REGISTRIES, preset, preset_names
 
 # Groups (``estimator=...``, ``problem.k=...``: their options are checked by the components).
 GROUPS = ("estimator", "problem", "optimizer", "experiment")
@@ -68,6 +72,76 @@ def unknown_key_error(argv: list[str], known: set[str]) -> str | None:
     return None
 
 
+def _config_dirs(argv: list[str]) -> list[Path]:
+    """``conf/`` and the folders given with ``--config-dir DIR`` (or ``-cd DIR``)."""
+    dirs = [CONF_DIR]
+    for flag, value in zip(argv, argv[1:]):
+        if flag in ("--config-dir", "-cd"):
+            dirs.append(Path(value))
+    dirs += [Path(a.split("=", 1)[1]) for a in argv if a.startswith("--config-dir=")]
+    return dirs
+
+
+def group_choices(group: str, argv: list[str]) -> list[str]:
+    """The options of a config group: the registered classes and yamls (``estimator``, ``problem``),
+    the yamls (``optimizer``, ``experiment``, in conf/ and any --config-dir), the installed launchers."""
+    if group == "hydra/launcher":
+        Plugins.instance()  # the launcher plugins register their configs when found
+        return sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list("hydra/launcher"))
+    names = set(preset_names(group)) if group in ("estimator", "problem") else set()
+    for folder in _config_dirs(argv):
+        names |= {p.stem for p in (folder / group).glob("*.yaml")}
+    return sorted(names)
+
+
+def _closest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.4)
+    return (f"; did you mean {' or '.join(close)}?" if close else "") + f" (the choices: {', '.join(choices)})"
+
+
+def group_error(argv: list[str], config_name: str) -> str | None:
+    """A one-line refusal of a group option that does not exist (``estimator=nope``,
+    ``hydra/launcher=jobllib``, ``+experiment=...``), naming the closest ones; and of a group key
+    that none of the chosen options takes (``estimator.temprature=0.5``)."""
+    chosen: dict[str, list[str]] = {}
+    for key, value in _overrides(argv):
+        if key in ("estimator", "problem", "optimizer", "experiment", "hydra/launcher") and "(" not in value:
+            choices = group_choices(key, argv)
+            for one in value.split(","):
+                if one not in choices:
+                    return f"error: {key}={one} is not an option of {key}{_closest(one, choices)}"
+            chosen[key] = value.split(",")
+    if "experiment" in chosen:  # an experiment may choose the groups itself
+        return None
+    for group in ("estimator", "problem", "optimizer"):
+        names = chosen.get(group) or [_default_choice(config_name, group)]
+        if group == "optimizer":  # torch.optim's keywords, as the optimizer's yaml lists them
+            files = [CONF_DIR / "optimizer" / f"{n}.yaml" for n in names if n]
+            if not files or not all(f.is_file() for f in files):
+                continue
+            allowed = sorted({k for f in files for k in OmegaConf.load(f) if k != "name"})
+        else:
+            specs = [preset(group, n) for n in names if n in preset_names(group)]
+            if len(specs) < len(names) or any("_target_" in s for s in specs):
+                continue  # a component from outside: its own class checks its options
+            allowed = sorted({k for s in specs for k in REGISTRIES[group][s["name"]].options_spec})
+        for key, value in _overrides(argv):
+            if key.startswith(f"{group}.") and key.split(".", 1)[1] not in allowed:
+                option = key.split(".", 1)[1]
+                takes = f"takes {', '.join(allowed)}" if allowed else "takes no options"
+                close = difflib.get_close_matches(option, allowed, n=1, cutoff=0.5)
+                hint = f"; did you mean {group}.{close[0]}?" if close else ""
+                return (f"error: {key}={value} is not an option of {group}={','.join(names)} (it {takes}){hint}")
+    return None
+
+
+def _default_choice(config_name: str, group: str) -> str:
+    for entry in OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{config_name}.yaml")).get("defaults", []):
+        if isinstance(entry, dict) and group in entry:
+            return entry[group]
+    return ""
+
+
 TRAINING_KEYS = ("steps", "n_seeds", "log_every", "variance_every", "variance_replicates", "optimizer")
 
 
@@ -105,9 +179,9 @@ def output_dir_error(argv: list[str]) -> str | None:
     return None
 
 
-class SweepFolder:
-    """The folder of the sweep under way (set by the entry points' ``main`` at each job), for the
-    resume hint after Ctrl-C: Hydra's own record of it is gone once the job is interrupted."""
+class OutputFolder:
+    """The folder of the sweep (or single run) under way, set at each job, for the resume hint
+    after Ctrl-C or SIGTERM: Hydra's own record of it is gone once the job is interrupted."""
 
     path: str | None = None
 
@@ -131,32 +205,41 @@ def job_context() -> JobContext:
 
     hc = HydraConfig.get()
     single = hc.mode == RunMode.RUN
-    if not single:
-        SweepFolder.path = str(hc.sweep.dir)
+    OutputFolder.path = str(hc.runtime.output_dir if single else hc.sweep.dir)
     return JobContext(Path(hc.runtime.output_dir), single, 0 if single else hc.job.num,
                       list(hc.overrides.task), hc.sweeper.get("params"))
 
 
-def resume_command(module: str, argv: list[str]) -> str:
-    """The command that picks an interrupted sweep up."""
-    given = [v for k, v in _overrides(argv) if k == "hydra.sweep.dir"]
-    folder = given[0] if given else SweepFolder.path or "<the sweep folder>"
-    args = [a for a in argv[1:] if not a.startswith(("hydra.sweep.dir=", "resume="))]
-    return shlex.join(["python", "-m", module, *args, f"hydra.sweep.dir={folder}", "resume=true"])
+def resume_command(module: str, argv: list[str]) -> str | None:
+    """The command that picks an interrupted sweep (or single run) up, ready to paste; ``None``
+    before any job started (nothing to resume)."""
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in argv) else "hydra.run.dir"
+    given = [v for k, v in _overrides(argv) if k == key]
+    folder = given[0] if given else OutputFolder.path
+    if folder is None:
+        return None
+    args = [a for a in argv[1:] if not a.startswith((f"{key}=", "resume="))]
+    return shlex.join(["python", "-m", module, *args, f"{key}={folder}", "resume=true"])
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # a scheduler's SIGTERM ends a job as Ctrl-C does: with the resume line
 
 
 def entry(main: Callable[[], object], module: str, config_name: str) -> None:
     """Run a Hydra ``main`` as the command ``python -m MODULE``, with the checks above."""
     argv = multirun_flag_first(sys.argv)
-    message = (unknown_key_error(argv, known_root_keys(config_name)) or experiment_error(argv, config_name)
-               or output_dir_error(argv))
+    message = (unknown_key_error(argv, known_root_keys(config_name)) or group_error(argv, config_name)
+               or experiment_error(argv, config_name) or output_dir_error(argv))
     if message:
         print(message, file=sys.stderr)
         sys.exit(1)
     sys.argv = argv
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         main()
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finished jobs keep their results. To resume: {resume_command(module, argv)}",
+        command = resume_command(module, argv)
+        print("\ninterrupted; finished jobs keep their results." + (f" To resume: {command}" if command else ""),
               file=sys.stderr)
         sys.exit(130)

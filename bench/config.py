@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from estimators.options import ConfigError, check_bool, check_choice, check_number
 
-from .harness import default_chunk_elements
+from .harness import MAX_SEED, default_chunk_elements
 from .results import flatten
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -69,7 +69,7 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
     """Check the root keys of a job's configuration."""
     n_samples = check_number("n_samples", cfg["n_samples"], integer=True, minimum=1)
     n_replicates = check_number("n_replicates", cfg["n_replicates"], integer=True, minimum=2)
-    seed = check_number("seed", cfg["seed"], integer=True, minimum=0)
+    seed = check_number("seed", cfg["seed"], integer=True, minimum=0, maximum=MAX_SEED - 1)
     chunk_elements = cfg["chunk_elements"]
     if chunk_elements is not None:  # null: the device's default (bench.harness.default_chunk_elements)
         chunk_elements = check_number("chunk_elements", chunk_elements, integer=True, minimum=1)

@@ -44,7 +44,7 @@ from torch import distributions as D
 
 from estimators import Estimator
 from estimators.exact import Exact
-from estimators.bernoulli import ARM
+from estimators.bernoulli import ARM, DisARM
 from estimators.measure_valued import MeasureValued
 from estimators.reparameterization import Reparameterization
 from estimators.score_function import ScoreFunction, ScoreFunctionBaseline
@@ -250,35 +250,51 @@ def score_function_variance_gaussian_phi(problem, n_samples: int, n_nodes: int =
     return _with_total(out)
 
 
+def _cells(alpha: torch.Tensor):
+    r"""The :math:`3^d` cells of ``u`` in which a two-point Bernoulli estimator's bits are constant:
+    per bit, ``u_j`` cut at :math:`\sigma(-|\alpha_j|)` and :math:`\sigma(|\alpha_j|)`; yields each
+    cell's probability, its lower and upper edges and a point inside it."""
+    d = alpha.numel()
+    lo, hi = torch.sigmoid(-alpha.abs()), torch.sigmoid(alpha.abs())
+    edges = torch.stack([torch.zeros(d, dtype=torch.float64), lo, hi, torch.ones(d, dtype=torch.float64)], 1)
+    for cell in itertools.product(range(3), repeat=d):
+        idx = torch.tensor(cell)
+        a, b = edges[torch.arange(d), idx], edges[torch.arange(d), idx + 1]
+        if ((b - a) <= 0).any():
+            continue
+        yield float((b - a).prod()), a, b, (a + b) / 2  # any point of the cell gives the same bits
+
+
 def arm_variance_by_cells(problem, n_samples: int) -> dict[str, float]:
     r"""Exact variance of ARM on a Bernoulli problem with theta = logits, by enumerating cells.
 
     ARM's estimate :math:`(f(1[u > \sigma(-\alpha)]) - f(1[u < \sigma(\alpha)]))(u - 1/2)` is, per
-    bit, constant in ``f``'s arguments on the three intervals of ``u_j`` cut at
-    :math:`\sigma(-|\alpha_j|)` and :math:`\sigma(|\alpha_j|)`; over the :math:`3^d` cells the
-    difference of costs is constant and ``u`` is uniform and independent per bit, so
-    :math:`E[\hat g_j^2] = \sum_{cells} P(cell)\,\Delta^2\,E[(u_j - 1/2)^2 \mid cell]`."""
+    bit, constant in ``f``'s arguments on each cell (:func:`_cells`); ``u`` is uniform and
+    independent per bit, so :math:`E[\hat g_j^2] = \sum_{cells} P(cell)\,\Delta^2\,E[(u_j - 1/2)^2 \mid cell]`."""
     alpha = problem.init_params("cpu", torch.float64)["logits"]
-    d = alpha.numel()
-    lo, hi = torch.sigmoid(-alpha.abs()), torch.sigmoid(alpha.abs())
-    edges = torch.stack([torch.zeros(d, dtype=torch.float64), lo, hi, torch.ones(d, dtype=torch.float64)], 1)
-    first = torch.zeros(d, dtype=torch.float64)
-    second = torch.zeros(d, dtype=torch.float64)
-    for cell in itertools.product(range(3), repeat=d):
-        idx = torch.tensor(cell)
-        a, b = edges[torch.arange(d), idx], edges[torch.arange(d), idx + 1]
-        width = b - a
-        if (width <= 0).any():
-            continue
-        u = (a + b) / 2  # any point of the cell gives the same bits
-        b1 = (u > torch.sigmoid(-alpha)).double()
-        b2 = (u < torch.sigmoid(alpha)).double()
-        delta = float(problem.cost(b1) - problem.cost(b2))
-        p = float(width.prod())
-        m1 = (a + b) / 2 - 0.5  # E[u - 1/2 | cell]
-        m2 = ((b - 0.5) ** 3 - (a - 0.5) ** 3) / (3 * width)  # E[(u - 1/2)^2 | cell]
-        first += p * delta * m1
-        second += p * delta * delta * m2
+    first, second = torch.zeros_like(alpha), torch.zeros_like(alpha)
+    for p, a, b, u in _cells(alpha):
+        delta = float(problem.cost((u > torch.sigmoid(-alpha)).double()) - problem.cost((u < torch.sigmoid(alpha)).double()))
+        first += p * delta * ((a + b) / 2 - 0.5)  # E[u - 1/2 | cell]
+        second += p * delta * delta * ((b - 0.5) ** 3 - (a - 0.5) ** 3) / (3 * (b - a))  # E[(u - 1/2)^2 | cell]
+    v = float((second - first**2).sum()) / n_samples
+    return {"logits": v, "total": v}
+
+
+def disarm_variance_by_cells(problem, n_samples: int) -> dict[str, float]:
+    r"""Exact variance of DisARM on a Bernoulli problem with theta = logits, by enumerating cells:
+    with :math:`b = 1[u < \sigma(\alpha)]` and :math:`\tilde b = 1[1 - u < \sigma(\alpha)]` constant on
+    each cell (:func:`_cells`), so is the estimate
+    :math:`\tfrac12(f(b) - f(\tilde b))(-1)^{\tilde b_j} 1[b_j \ne \tilde b_j]\sigma(|\alpha_j|)`."""
+    alpha = problem.init_params("cpu", torch.float64)["logits"]
+    first, second = torch.zeros_like(alpha), torch.zeros_like(alpha)
+    prob = torch.sigmoid(alpha)
+    for p, _, _, u in _cells(alpha):
+        bits, anti = (u < prob).double(), (1 - u < prob).double()
+        g = 0.5 * float(problem.cost(bits) - problem.cost(anti)) * (1 - 2 * anti) * (bits != anti).double() \
+            * torch.sigmoid(alpha.abs())
+        first += p * g
+        second += p * g * g
     v = float((second - first**2).sum()) / n_samples
     return {"logits": v, "total": v}
 
@@ -384,3 +400,8 @@ MAX_ARM_CELL_BITS = 8  # 3^d cells
 @register_exact_variance(ARM, BernoulliProblem)
 def _arm(problem, estimator, n_samples, n_replicates):
     return arm_variance_by_cells(problem, n_samples) if problem.dim <= MAX_ARM_CELL_BITS else None
+
+
+@register_exact_variance(DisARM, BernoulliProblem)
+def _disarm(problem, estimator, n_samples, n_replicates):
+    return disarm_variance_by_cells(problem, n_samples) if problem.dim <= MAX_ARM_CELL_BITS else None

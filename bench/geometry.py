@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from estimators.base import ContractError
+
 if TYPE_CHECKING:  # a problem module may import this one (through bench.exact_variance) while bench.problems loads
     from .problems import Problem
 
@@ -58,7 +60,16 @@ def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
     exact = None
     if problem.has_exact:
         leaves = {k: v.clone().requires_grad_(True) for k, v in phi0.items()}
-        objective = problem.expected_cost(problem.distribution(leaves)).sum()
+        dist = problem.distribution(leaves)
+        expected = problem.expected_cost(dist)
+        if not isinstance(expected, torch.Tensor) or expected.shape != dist.batch_shape:
+            got = tuple(expected.shape) if isinstance(expected, torch.Tensor) else type(expected).__name__
+            raise ContractError(f"problem {problem.name}'s expected_cost returned {got}; it must return one value per "
+                                f"entry of the distribution's batch, shape {tuple(dist.batch_shape)}")
+        if not expected.requires_grad:
+            raise ContractError(f"problem {problem.name}'s expected_cost is not differentiable in the distribution's "
+                                "parameters (it has no graph to them): the exact gradient is its autograd")
+        objective = expected.sum()
         grads = torch.autograd.grad(objective, list(leaves.values()), allow_unused=True)
         exact = flat({k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(leaves.items(), grads)},
                      leading=1).detach()

@@ -34,7 +34,10 @@ from .statistics import GradientMoments, Projection, batch_size
 
 DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (results/perf/README.md: the chunk sweep)
 CUDA_CHUNK_ELEMENTS = 2**21  # on a GPU, where a chunk's fixed cost dominates small chunks
-WARMUP_SEED_OFFSET = 7_919  # a learning estimator's warm-up draws from seed + this, not the measured stream
+# Seeds are below 2^31 (torch's CPU generator keeps 32 bits); a learning estimator's warm-up draws from
+# seed + 2^31, so it never shares a stream with any job's measured one.
+MAX_SEED = 2**31
+WARMUP_SEED_OFFSET = 2**31
 
 
 def default_chunk_elements(device: str | torch.device) -> int:
@@ -94,8 +97,8 @@ class Harness:
         theta = with_runs(theta, problem, device, dtype)
         self.n_runs = next(iter(theta.values())).shape[0]
         self.phi0, jac, self.exact_phi = exact_gradients(problem, theta)
-        self.cost = problem.cost_function()
         one = problem.distribution(replicate({k: v[:1] for k, v in self.phi0.items()}, 1))
+        self.cost = problem.cost_function().checked(one)
         estimator.check(one, n_samples, self.cost)
         self.evals_per_estimate = estimator.evals_per_estimate(n_samples, one)
         self.projection = Projection({k: v[0].numel() for k, v in theta.items()}, jac,
@@ -127,13 +130,16 @@ class Harness:
         the replicate counts where they hold (for ``bench.calibrate``, which measures where)."""
         if n_replicates < 2:
             raise ConfigError("n_replicates", n_replicates, "must be an integer >= 2")
+        if not 0 <= int(seed) < MAX_SEED:
+            raise ConfigError("seed", seed, f"must be an integer from 0 to {MAX_SEED - 1}")
         start = time.perf_counter()
         estimator = self.estimator
         S = self.n_runs
         moments = GradientMoments(
             self.projection, S, n_replicates, self.device, shift=self.exact_phi,
             batch=batch_size(n_replicates, estimator.memory_steps(), S,
-                             self.projection.n_phi + len(self.projection.rows)))
+                             self.projection.n_phi + len(self.projection.rows)),
+            warmup_batches=1 if estimator.memory_steps() > 0 else 0)
         if self.compiled is not None and moments.shift is None:  # the compiled step subtracts a known shift
             moments.shift = self.estimates(2, Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device), None).double().mean(2)
         sampler = sampler or Sampler.seeded(seed, self.device)
@@ -167,7 +173,8 @@ class Harness:
         if torch.device(self.device).type == "cuda":
             torch.cuda.synchronize()
         low = {} if floors else {"min_se": 2, "min_bias_test": 2}
-        results = moments.result(self.exact_phi, dtype=self.dtype, moment_warning=self.moment_warning, **low)
+        results = moments.result(self.exact_phi, dtype=self.dtype, moment_warning=self.moment_warning,
+                                 sampled=self.evals_per_estimate > 0, **low)
         rows = [{"run": s, **r} for s, (run_rows, _) in enumerate(results) for r in run_rows]
         return Measurement(
             rows=rows,

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from estimators import Estimator, NotApplicable, build_estimator
+from estimators.base import ContractError
 from estimators.options import ConfigError
 
 from .config import job_spec, recorded
@@ -99,7 +100,7 @@ def run_config(config: dict[str, Any], out_dir: Path | str | None = None, job: i
                        out_dir)
     try:
         rows = [{**base, **r} for r in measure_job(config, problem, estimator)]
-    except (ConfigError, NotApplicable) as e:
+    except (ConfigError, NotApplicable, ContractError) as e:
         if raise_errors:
             raise
         status = "not_applicable" if isinstance(e, NotApplicable) else "invalid_config"

@@ -7,7 +7,7 @@ must stay within 4 standard errors of the difference of the values recorded in
 ``tests/reference_variances.json``; so a change that silently raises an estimator's variance (or
 breaks a baseline) fails. ``--write`` measures only the cases the file lacks (a new estimator or
 problem: its own lines, in seconds to minutes) and drops the cases that no longer exist;
-``--all`` measures every case again. Values are kept to 6 significant digits, so re-recording an
+``--all`` measures every case again, ``--redo NAME`` those whose name contains NAME. Values are kept to 6 significant digits, so re-recording an
 unchanged case rewrites nothing.
 """
 
@@ -76,11 +76,14 @@ def load() -> dict:
     return json.loads(REFERENCE_FILE.read_text()) if REFERENCE_FILE.is_file() else {}
 
 
-def record(everything: bool = False, out=sys.stdout) -> dict:
-    """The file's content after measuring the missing cases (every case with ``everything``)."""
+def record(everything: bool = False, redo: str | None = None, out=sys.stdout) -> dict:
+    """The file's content after measuring the missing cases (every case with ``everything``; also
+    those whose name contains ``redo``)."""
     old = load()
     same_settings = old.get("n_replicates") == N_REPLICATES and old.get("seed") == SEED
     recorded = old.get("cases", {}) if same_settings and not everything else {}
+    if redo:
+        recorded = {k: v for k, v in recorded.items() if redo not in k}
     table = {}
     for case in cases():
         key = case_id(case)
@@ -100,12 +103,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.regression", description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"record the missing cases in {REFERENCE_FILE}")
     parser.add_argument("--all", action="store_true", help="with --write: measure every case again")
+    parser.add_argument("--redo", default=None, help="with --write: measure again the cases whose name contains this "
+                        "(after an intended change to one estimator, e.g. --redo relax)")
     args = parser.parse_args(argv)
     if not args.write:
         missing = [case_id(c) for c in cases() if case_id(c) not in load().get("cases", {})]
         print("\n".join(f"not recorded: {k}" for k in missing) or "every case is recorded")
         return 0
-    text = json.dumps(record(args.all), indent=1, sort_keys=True)
+    text = json.dumps(record(args.all, args.redo), indent=1, sort_keys=True)
     REFERENCE_FILE.write_text(text + "\n")
     print(f"written: {REFERENCE_FILE}")
     return 0

@@ -79,6 +79,11 @@ def summary(result: pd.DataFrame, overrides: str = "") -> str:
         ok = runs[runs["status"] == "ok"]
         obj, gap = ok["final_objective"], ok["final_gap"]
         diverged = int((runs["status"] == "diverged").sum())
+        if ok.empty:
+            first = int(runs["diverged_step"].min()) if "diverged_step" in runs else "?"
+            lines.append(f"{head}: every run diverged ({diverged} of {len(runs)}; the first at step {first}): the "
+                         "objective became non-finite or the parameters left their domain")
+            continue
         lines.append(f"{head}: after {int(r['final_step']) if len(ok) else 0} steps, objective "
                      f"{mean_with_interval(obj) or float('nan')}"
                      + (f", gap {mean_with_interval(gap)}" if gap.notna().any() else "") + " "

@@ -30,7 +30,7 @@ from estimators import Estimator, Sampler
 from estimators.options import ConfigError, check_bool, check_number
 
 from .geometry import flat, with_runs
-from .harness import Harness
+from .harness import MAX_SEED, Harness
 from .problems import Problem
 
 OPTIMIZERS = {
@@ -108,10 +108,10 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
              for k, v in with_runs(None, problem, device, dtype).items()}
     params = list(theta.values())
     opt = make_optimizer(params, optimizer)
-    cost = problem.cost_function()
     sign = -1.0 if problem.maximize else 1.0
     with torch.no_grad():
         one = problem.distribution({k: v[:1].unsqueeze(0) for k, v in problem.encode(theta).items()})
+    cost = problem.cost_function().checked(one)
     estimator.check(one, n_samples, cost)
     evals_per_step = estimator.evals_per_estimate(n_samples, one)
     optimum = problem.optimum()
@@ -157,7 +157,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
     def measure_variance(step: int):
         harness = Harness(problem, estimator, n_samples=n_samples, device=device, dtype=dtype,
                           chunk_elements=chunk_elements, theta={k: v.detach() for k, v in theta.items()})
-        m = harness.run(variance_replicates, seed=seed + 1 + step, state=copy.deepcopy(state))
+        m = harness.run(variance_replicates, seed=(seed + 1 + step) % MAX_SEED, state=copy.deepcopy(state))
         rows = pd.DataFrame(m.rows)
         rows["status"] = [m.status(run) for run in rows["run"]]
         rows["message"] = [m.message(run) for run in rows["run"]]

@@ -18,6 +18,7 @@ and a plain cost function in, a surrogate loss out; each call is one step.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -27,11 +28,15 @@ from .families import base_distribution, family_of
 from .options import ConfigError, Configurable
 from .sampling import Sampler
 
-__all__ = ["ConfigError", "Cost", "Estimator", "NotApplicable", "capabilities"]
+__all__ = ["ConfigError", "ContractError", "Cost", "Estimator", "NotApplicable", "capabilities"]
 
 
 class NotApplicable(ValueError):
     """The estimator does not apply to this distribution (a clear reason, never a silent run)."""
+
+
+class ContractError(ValueError):
+    """A cost or problem that breaks its contract (a wrong shape, say): one line naming it."""
 
 
 class Cost:
@@ -55,19 +60,36 @@ class Cost:
                  expectation: Callable[[D.Distribution], torch.Tensor] | None = None,
                  elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  expectation_of: Callable[[dict], torch.Tensor] | None = None,
-                 coordinate_replaced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+                 coordinate_replaced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 name: str | None = None, event_ndim: int | None = None):
         if not callable(fn):
             raise TypeError(f"cost must be callable (a function of the samples), got {type(fn).__name__}")
         self.fn, self._expectation, self.elementwise = fn, expectation, elementwise
         self.expectation_of = expectation_of  # E[f] from the distribution's parameters (a dict)
         self.coordinate_replaced = coordinate_replaced
+        self.name = name or f"cost {getattr(fn, '__qualname__', type(fn).__name__)}"
+        self.event_ndim = event_ndim  # when set, every call checks it returns one value per sample
+
+    def checked(self, dist: D.Distribution) -> "Cost":
+        """This cost, checking at every call that it returns one value per sample of ``dist``."""
+        return Cost(self.fn, self._expectation, self.elementwise, self.expectation_of, self.coordinate_replaced,
+                    self.name, len(dist.event_shape))
 
     @classmethod
     def wrap(cls, cost: "Cost | Callable") -> "Cost":
         return cost if isinstance(cost, Cost) else cls(cost)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
+        out = self.fn(x)
+        if self.event_ndim is not None:
+            expected = x.shape[: x.dim() - self.event_ndim]
+            if not isinstance(out, torch.Tensor) or out.shape != expected:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ContractError(
+                    f"{self.name} returned {got} for samples of shape {tuple(x.shape)}; it must return one value "
+                    f"per sample, shape {tuple(expected)} (the samples' shape without the event's "
+                    f"{self.event_ndim} trailing dimension(s))")
+        return out
 
     @property
     def has_expectation(self) -> bool:
@@ -224,6 +246,7 @@ class Estimator(Configurable):
             raise ValueError(f"n_samples={n_samples!r} is not allowed: must be an integer >= 1")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        cost = cost.checked(dist)
         if self.stateful and state is None:
             raise ValueError(f"{self.describe()} keeps state between steps: create it once with "
                              f"state = estimator.init_state() and pass state=state at every step")
@@ -232,5 +255,8 @@ class Estimator(Configurable):
         stepped = dist.expand(torch.Size((1,)) + dist.batch_shape)
         if params is None:
             params = distribution_params(stepped)
-        out = self.surrogate(stepped, cost, n_samples, Sampler(generator), state, params=params)
-        return out[0]
+        out = self.surrogate(stepped, cost, n_samples, Sampler(generator), state, params=params)[0]
+        if not bool(torch.isfinite(out).all()):
+            warnings.warn(f"{self.describe()}: the loss is not finite ({cost.name} gave inf or nan for some "
+                          "samples, or the estimate overflowed)", RuntimeWarning, stacklevel=2)
+        return out

@@ -37,8 +37,8 @@ class GroupAdvantage(Estimator):
     * ``length_norm``: :math:`\ell_i = |o_i|`, the completion's length in tokens (GRPO's
       :math:`1/|o_i|` token average; needs a distribution that offers ``sequence_lengths``); else
       :math:`\ell_i = 1` (Dr. GRPO, RLOO).
-    * ``eps``: added to the standard deviation. A group whose rewards are all equal has
-      :math:`c_i = 0` and gets advantage 0, never NaN, whatever ``eps``.
+    * ``eps``: added to the standard deviation. A group whose rewards are all equal is centred to
+      exactly :math:`c_i = 0` and gets advantage exactly 0, never NaN or rounding, whatever ``eps``.
 
     The "batch" of ``scale=batch`` is the group and the distribution's trailing prompt dimensions
     (``prompt_dims``, 0 for an ordinary distribution), never its runs or replicates.
@@ -73,10 +73,13 @@ class GroupAdvantage(Estimator):
     def advantages(self, r: torch.Tensor, prompt_dims: int = 0) -> torch.Tensor:
         """The advantages of rewards ``r`` (``[G, *batch]``, the group first)."""
         G = r.shape[0]
+        # A group of equal rewards is centred to exactly 0: r - mean(r) is not, where the mean rounds
+        # (G copies of 0.1 in float32), and eps = 0 would then divide that rounding by a zero std.
+        equal = (r == r[:1]).all(0, keepdim=True)
         if self.center == "mean":
-            c = r - r.mean(0, keepdim=True)
+            c = torch.where(equal, 0.0, r - r.mean(0, keepdim=True))
         elif self.center == "loo":
-            c = (r - r.mean(0, keepdim=True)) * (G / (G - 1))
+            c = torch.where(equal, 0.0, (r - r.mean(0, keepdim=True)) * (G / (G - 1)))
         else:
             c = r
         if self.scale == "none":

@@ -39,20 +39,23 @@ class Problem(Configurable):
     has_exact: ClassVar[bool] = True
     maximize: ClassVar[bool] = False
 
+    def _missing(self, method: str, what: str):
+        raise NotImplementedError(f"problem {self.name} ({type(self).__name__}) does not define {method}: {what}")
+
     def init_params(self, device, dtype) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        self._missing("init_params(device, dtype)", "theta, a dict of named tensors")
 
     def encode(self, theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return theta
 
     def distribution(self, phi: dict[str, torch.Tensor]) -> D.Distribution:
-        raise NotImplementedError
+        self._missing("distribution(phi)", "a torch.distributions distribution of the parameters phi")
 
     def cost(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        self._missing("cost(x)", "one value per sample")
 
     def expected_cost(self, dist: D.Distribution) -> torch.Tensor:
-        raise NotImplementedError
+        self._missing("expected_cost(dist)", "the exact E[cost], differentiable (or set has_exact = False)")
 
     elementwise_cost = None  # f1 with cost(x) = sum_j f1(x_j), when the cost is separable
     coordinate_replaced_cost = None  # (x, values) -> f with x_j replaced by values_j, for every j (see Cost)
@@ -61,7 +64,7 @@ class Problem(Configurable):
         """The cost as estimators see it, with what the problem knows about it."""
         return Cost(self.cost, self.expected_cost if self.has_exact else None, self.elementwise_cost,
                     (lambda phi: self.expected_cost(self.distribution(phi))) if self.has_exact else None,
-                    self.coordinate_replaced_cost)
+                    self.coordinate_replaced_cost, name=f"problem {self.name}'s cost")
 
     def phi_components(self) -> dict[str, torch.Tensor]:
         """Named groups of phi's (flattened) coordinates whose share of the mean update the results

@@ -47,8 +47,9 @@ def test_statistics_do_not_depend_on_the_chunking(jacobian):
 
 @pytest.mark.parametrize("jacobian", [None, "random"])
 def test_batch_means_with_one_replicate_batches_is_the_iid_delta_method(jacobian):
-    """With batches of one replicate, the standard error is the plug-in delta-method one, computed
-    directly from the estimates (mapped to theta) here."""
+    """With batches of one replicate, the standard error is the plug-in delta-method one plus the
+    second-order term ``2 v^2 / (R (R - 1))``, computed directly from the estimates (mapped to theta)
+    here."""
     g = torch.Generator().manual_seed(1)
     J = torch.randn(1, 4, 5, generator=g, dtype=torch.float64) if jacobian else None
     G = torch.randn(1, 4 if jacobian else 5, 400, generator=g, dtype=torch.float64) ** 2
@@ -61,7 +62,9 @@ def test_batch_means_with_one_replicate_batches_is_the_iid_delta_method(jacobian
         psi = (d * d).sum(1)
         R = len(x)
         assert row["variance"] == pytest.approx(psi.sum() / (R - 1), rel=1e-12)
-        assert row["variance_se"] == pytest.approx(psi.std(ddof=1) / math.sqrt(R) * R / (R - 1), rel=1e-9)
+        v = psi.sum() / (R - 1)
+        first = psi.std(ddof=1) ** 2 / R * (R / (R - 1)) ** 2
+        assert row["variance_se"] == pytest.approx(math.sqrt(first + 2 * v * v / (R * (R - 1))), rel=1e-9)
 
 
 def test_no_zero_standard_error_with_one_replicate_chunks():
