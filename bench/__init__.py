@@ -18,7 +18,7 @@ The commands: ``python -m bench.run`` (jobs and sweeps), ``bench.train`` (traini
 
 from estimators import ESTIMATORS, ConfigError, Cost, Estimator, NotApplicable, Sampler, make_estimator, options
 
-from .api import compare, measure
+from .api import compare, estimates, measure
 from .problems import PROBLEMS, Problem, make_problem
 from .results import summary_table as summary
 
@@ -32,6 +32,7 @@ __all__ = [
     "Problem",
     "Sampler",
     "compare",
+    "estimates",
     "make_estimator",
     "make_problem",
     "measure",

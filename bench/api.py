@@ -9,12 +9,13 @@ from typing import Any, Iterable
 import pandas as pd
 import torch
 
-from estimators import ESTIMATORS, Estimator
+from estimators import ESTIMATORS, Estimator, build_estimator
 
-from .config import dtype_name, root_defaults
+from .config import dtype_name, job_spec, root_defaults
+from .harness import Harness
 from .jobs import run_config
 from .presets import preset, preset_names
-from .problems import PROBLEMS, Problem
+from .problems import PROBLEMS, Problem, build_problem
 from .results import order_columns
 
 ComponentSpec = "str | dict | Problem | Estimator"
@@ -69,6 +70,24 @@ def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int,
                      timing_min_run_time=timing_min_run_time, progress=progress)
     return run_config(config, problem=problem if isinstance(problem, Problem) else None,
                       estimator=estimator if isinstance(estimator, Estimator) else None, raise_errors=True)
+
+
+def estimates(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int,
+              seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+              chunk_elements: int | None = None) -> pd.DataFrame:
+    """The ``n_replicates`` estimates themselves (the gradient with respect to theta, each from
+    ``n_samples`` samples), one row each, a column per coordinate (``mu[0]``, ``fc1.weight[3]``, ...):
+    the same numbers :func:`measure`'s statistics are made of, for the same seed."""
+    config = _config(problem, estimator, n_samples=n_samples, n_replicates=n_replicates, seed=seed, device=device,
+                     dtype=dtype, chunk_elements=chunk_elements, timing=False)
+    spec = job_spec(config)
+    p = problem if isinstance(problem, Problem) else build_problem(config["problem"])
+    e = estimator if isinstance(estimator, Estimator) else build_estimator(config["estimator"])
+    harness = Harness(p, e, n_samples=spec.n_samples, device=spec.device, dtype=spec.dtype,
+                      chunk_elements=spec.chunk_elements)
+    kept = harness.run(spec.n_replicates, spec.seed, keep_estimates=True).estimates[0].numpy()
+    names = [f"{name}[{i}]" for name, value in p.init_params("cpu", spec.dtype).items() for i in range(value.numel())]
+    return pd.DataFrame(kept, columns=names)
 
 
 def compare(problems: ComponentSpec | Iterable, estimators: ComponentSpec | Iterable, *,

@@ -12,6 +12,7 @@ command line is one line, not a traceback:
 from __future__ import annotations
 
 import difflib
+import os
 import shlex
 import signal
 import tempfile
@@ -22,6 +23,7 @@ from typing import Callable
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from .config import CONF_DIR
@@ -192,6 +194,7 @@ class JobContext:
     number (0 for a single run), its command-line overrides and the sweeper's ``params``."""
 
     out_dir: Path
+    sweep_dir: Path  # the sweep's folder (a single run's own)
     single: bool
     job: int
     overrides: list[str]
@@ -206,7 +209,8 @@ def job_context() -> JobContext:
     hc = HydraConfig.get()
     single = hc.mode == RunMode.RUN
     OutputFolder.path = str(hc.runtime.output_dir if single else hc.sweep.dir)
-    return JobContext(Path(hc.runtime.output_dir), single, 0 if single else hc.job.num,
+    return JobContext(Path(hc.runtime.output_dir), Path(hc.runtime.output_dir if single else hc.sweep.dir), single,
+                      0 if single else hc.job.num,
                       list(hc.overrides.task), hc.sweeper.get("params"))
 
 
@@ -220,6 +224,13 @@ def resume_command(module: str, argv: list[str]) -> str | None:
         return None
     args = [a for a in argv[1:] if not a.startswith((f"{key}=", "resume="))]
     return shlex.join(["python", "-m", module, *args, f"{key}={folder}", "resume=true"])
+
+
+class SweepUnderWay:
+    """Set by the sweep's callback in the process that launches the jobs: how to gather what the
+    jobs left when the launcher itself fails (a job killed under SLURM makes submitit raise)."""
+
+    finish: Callable[[], None] | None = None
 
 
 def _terminated(signum, frame):
@@ -236,8 +247,21 @@ def entry(main: Callable[[], object], module: str, config_name: str) -> None:
         sys.exit(1)
     sys.argv = argv
     signal.signal(signal.SIGTERM, _terminated)
+    # Hydra's own handler would print a failure and exit; with this set it lets the failure reach here.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         main()
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if SweepUnderWay.finish is not None:  # the launcher failed (a job killed under SLURM): keep the others
+            print(f"error: the launcher stopped ({type(error).__name__}: {first}); gathering what the jobs left",
+                  file=sys.stderr)
+            SweepUnderWay.finish()
+            sys.exit(1)
+        if isinstance(error, HydraException):
+            print(f"error: {first}", file=sys.stderr)
+            sys.exit(1)
+        raise
     except KeyboardInterrupt:
         command = resume_command(module, argv)
         print("\ninterrupted; finished jobs keep their results." + (f" To resume: {command}" if command else ""),

@@ -75,8 +75,11 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
         chunk_elements = check_number("chunk_elements", chunk_elements, integer=True, minimum=1)
     check_choice("dtype", cfg["dtype"], DTYPES)
     device = check_device(cfg["device"])
-    for key in ("timing", "progress", "allow_not_applicable", "resume", "compile"):
+    for key in ("timing", "progress", "allow_not_applicable", "compile"):
         check_bool(key, cfg.get(key, False))
+    if cfg.get("resume", False) not in (True, False, "retry"):
+        raise ConfigError("resume", cfg["resume"], "choose true, false or retry (true, and run again the jobs that "
+                          "ended in an error)")
     min_run_time = check_number("timing_min_run_time", cfg["timing_min_run_time"], positive=True)
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg["dtype"]], chunk_elements,
                    cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))

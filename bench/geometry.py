@@ -76,6 +76,14 @@ def exact_gradients(problem: Problem, theta: dict[str, torch.Tensor]):
     return phi0, jac, exact
 
 
+def gradients(surrogate: torch.Tensor, leaves: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    """The gradient of the summed surrogate with respect to each leaf (``None`` where it does not
+    depend on it, and for every leaf when it depends on none: a constant cost's estimate is 0)."""
+    if not surrogate.requires_grad:
+        return [None] * len(leaves)
+    return list(torch.autograd.grad(surrogate.sum(), leaves, allow_unused=True))
+
+
 def per_tensor(grads, values, c: int, n_runs: int) -> list[torch.Tensor]:
     """Per-replicate gradients ``[c, S, ...]`` of each phi tensor as a ``[S, P_k, c]`` view (zeros
     for a tensor the surrogate does not use)."""

@@ -28,7 +28,7 @@ from estimators import Estimator, Sampler
 from estimators.options import ConfigError
 
 from .compiled import CompiledStep
-from .geometry import exact_gradients, gather, replicate, with_runs
+from .geometry import exact_gradients, gather, gradients, replicate, with_runs
 from .problems import Problem
 from .statistics import GradientMoments, Projection, batch_size
 
@@ -119,7 +119,7 @@ class Harness:
         """The next ``c`` estimates of every run in phi: ``[S, P_phi, c]`` (eager)."""
         phi = replicate(self.phi0, c)
         surrogate = self.call_surrogate(phi, sampler, state)
-        grads = torch.autograd.grad(surrogate.sum(), list(phi.values()), allow_unused=True)
+        grads = gradients(surrogate, list(phi.values()))
         return gather(grads, phi.values(), c, self.n_runs)
 
     def run(self, n_replicates: int, seed: int = 0, *, sampler: Sampler | None = None, state=None,

@@ -23,6 +23,7 @@ from .config import job_spec, recorded
 from .exact_variance import exact_variance
 from .harness import Harness
 from .problems import Problem, build_problem
+from .sweeps import identity
 from .results import JOB_FILE, noisy_timing, order_columns, write_atomic
 from .timing import time_one_estimate
 
@@ -94,7 +95,7 @@ def run_config(config: dict[str, Any], out_dir: Path | str | None = None, job: i
     label = {"label": estimator.describe()} if isinstance(estimator, Estimator) else {}
     base = {"job": job, **recorded(config), **label, "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
-            "job_dir": str(out_dir) if out_dir is not None else ""}
+            "job_dir": str(out_dir) if out_dir is not None else "", "config_hash": identity(config)[0]}
     if error is not None:
         return _finish(pd.DataFrame([{**base, "status": "invalid_config", "message": str(error).splitlines()[0]}]),
                        out_dir)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 import math
 import os
 import textwrap
@@ -28,6 +29,9 @@ SWEEP_FILE = "results.csv"  # a sweep's gathered rows
 CURVES_FILE = "curves.csv"  # a training job's logged steps (gathered like results.csv)
 VARIANCE_FILE = "variance_curves.csv"  # a training job's variance measurements along training
 EXACT_CURVES_FILE = "exact_curves.csv"  # a sweep's exact variance along a swept problem key
+MANIFEST_FILE = "sweep.json"  # a sweep folder's identity: its jobs, each with its configuration's hash
+JOB_IDENTITY_FILE = "job.json"  # a job folder's configuration and its hash
+LOCK_FILE = ".sweep.lock"  # held by the sweep under way (bench.sweeps)
 
 # The job's identity and outcome, first; configuration columns follow.
 LEADING = ["job", "status", "message", "estimator", "label", "problem", "n_samples", "n_replicates", "seed",
@@ -41,7 +45,7 @@ MEASURED = [
     "harness_s", "n_nonfinite",
 ]
 # Where it ran.
-TRAILING = ["torch_version", "device_name", "threads", "job_dir"]
+TRAILING = ["torch_version", "device_name", "threads", "job_dir", "config_hash"]
 STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
 MEASURED_STATUSES = frozenset({"ok", "nonfinite"})  # jobs whose rows hold statistics
 # The root keys of conf/base.yaml and conf/train.yaml (a test keeps the two lists equal): with the
@@ -101,35 +105,95 @@ def order_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[first + middle + last]
 
 
-def write_atomic(df: pd.DataFrame, path: Path) -> Path:
+def write_atomic(df: pd.DataFrame | str, path: Path) -> Path:
+    """``df`` (a table, or text) written to a temporary name and renamed, so a reader never sees half
+    a file; the temporary file is removed if the write fails (a full disk), and the error raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        if isinstance(df, str):
+            tmp.write_text(df)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
+def read_manifest(sweep_dir: str | Path) -> dict | None:
+    """A sweep folder's manifest (``sweep.json``: its jobs and their overrides, and once the sweep
+    ended each job's configuration hash), or ``None`` (a folder from before manifests, a file)."""
+    file = Path(sweep_dir) / MANIFEST_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{file}: not a readable manifest ({e})") from None
+
+
+def missing_jobs(folder: str | Path, df: pd.DataFrame) -> str | None:
+    """What a sweep's gathered table lacks or holds twice, against its manifest and job folders (one
+    line), or ``None``: the table is the whole sweep (or the folder has no manifest to check by)."""
+    manifest = read_manifest(folder)
+    if manifest is None or "job" not in df:
+        return None
+    listed = [str(job["job"]) for job in manifest["jobs"]]
+    rows = df.drop_duplicates(["job", "param"] if "param" in df else ["job", "run"] if "run" in df else ["job"])
+    counts = df.groupby(df["job"].astype(str)).size()
+    unique = rows.groupby(rows["job"].astype(str)).size()
+    duplicated = sorted((j for j in counts.index if counts[j] > unique[j]), key=_natural)
+    absent = [j for j in listed if j not in counts.index]
+    foreign = sorted((j for j in counts.index if j not in listed), key=_natural)
+    parts = []
+    if absent:
+        complete = [j for j in absent if (Path(folder) / j / JOB_FILE).is_file()]
+        parts.append(f"lacks job(s) {', '.join(absent)} of the {len(listed)} the sweep ran"
+                     + (f" (the folders of {', '.join(complete)} hold complete results: run the sweep again with "
+                        "resume=true to gather them)" if complete else ""))
+    if duplicated:
+        parts.append(f"holds job(s) {', '.join(duplicated)} more than once")
+    if foreign:
+        parts.append(f"holds job(s) {', '.join(foreign)} that the sweep's manifest does not list")
+    return "; ".join(parts) or None
+
+
+def _natural(text: str):
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 def gather(sweep_dir: Path, file_name: str = JOB_FILE) -> pd.DataFrame:
-    """All job files named ``file_name`` under ``sweep_dir``, plus a row for each job folder
-    without one."""
+    """The job files named ``file_name`` of a sweep: the jobs its manifest lists (every job folder
+    when there is none), a row for each job without a complete one (killed, crashed, unreadable)."""
     sweep_dir = Path(sweep_dir)
-    frames, missing = [], []
-    for job_dir in sorted((p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")), key=_job_key):
-        if job_dir == sweep_dir:
-            continue
+    manifest = read_manifest(sweep_dir)
+    overrides = {}
+    if manifest is not None:
+        job_dirs = [sweep_dir / str(job["job"]) for job in manifest["jobs"]]
+        overrides = {str(job["job"]): ", ".join(job.get("overrides", [])) for job in manifest["jobs"]}
+    else:
+        job_dirs = sorted((p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")
+                           if p.parent.parent != sweep_dir), key=_job_key)
+    frames = []
+    for job_dir in job_dirs:
         file = job_dir / file_name
+        problem = None
         if file.is_file():
             try:
                 frames.append(read_table(file))
+                continue
             except pd.errors.EmptyDataError:  # a job with nothing of this kind (e.g. variance_every=0)
-                pass
-        else:
-            missing.append(job_dir)
-    for job_dir in missing:
+                continue
+            except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+                problem = f"its {file_name} is unreadable ({str(e).splitlines()[0]})"
+        which = f" ({overrides[job_dir.name]})" if overrides.get(job_dir.name) else ""
         frames.append(pd.DataFrame([{
             "job": job_dir.name, "status": "error", "job_dir": str(job_dir),
-            "message": f"job folder {job_dir.name} has no {file_name}: the job was killed or crashed",
+            "message": f"job folder {job_dir.name}{which}: "
+                       + (problem or f"no {file_name}: the job was killed or crashed"),
         }]))
     if not frames:
         return pd.DataFrame(columns=LEADING + MEASURED + TRAILING)

@@ -21,7 +21,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from .cli import entry, job_context
-from .config import CONF_DIR, recorded
+from . import sweeps
+from .config import CONF_DIR
 from .jobs import run_config
 from .results import JOB_FILE, MEASURED_STATUSES, SWEEP_FILE, is_true, read_table, summary_table, with_se, write_atomic
 
@@ -33,9 +34,6 @@ if not OmegaConf.has_resolver("bench_uid"):
     OmegaConf.register_new_resolver("bench_uid", lambda: f"{os.getpid()}-{secrets.token_hex(2)}", use_cache=True)
 
 # Keys that do not change a job's results (a resumed job may differ in them).
-NOT_RESULT_KEYS = ("resume", "progress", "allow_not_applicable")
-
-
 def job_config(cfg: DictConfig) -> dict:
     """The job's configuration as a plain nested dict, without Hydra's own keys."""
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -43,36 +41,34 @@ def job_config(cfg: DictConfig) -> dict:
     return config
 
 
-def previous_result(out_dir: Path, config: dict, file_name: str = JOB_FILE) -> pd.DataFrame | None:
-    """The job's complete result file from an earlier run of the same configuration, if any.
-    (Result files are written under a temporary name and renamed, so one that exists is complete.)"""
-    file = out_dir / file_name
-    if not file.is_file():
-        return None
-    try:
-        previous = read_table(file)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError):
-        return None
-    row = previous.iloc[0]
-    for key, value in recorded(config).items():
-        if key in NOT_RESULT_KEYS:
-            continue
-        if key not in previous or str(row[key]) != str(value) and not (pd.isna(row[key]) and value is None):
-            return None
-    return previous
-
-
-def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0) -> pd.DataFrame:
-    """Run one job; never raises for a bad job: the status and message go into the rows. With
-    ``resume=true``, a job whose complete result file exists for the same configuration is not
-    run again."""
-    out_dir = Path(out_dir)
+def prepare_job(cfg: DictConfig, out_dir: Path, sweep_dir: Path, job) -> tuple[pd.DataFrame | None, str | None]:
+    """Before a job runs: with ``resume=true`` (or ``retry``), its earlier complete result of the same
+    configuration, wherever in the sweep folder it sits (:func:`bench.sweeps.resume`); else (or when
+    there is none) ``None``, its folder made ready (another configuration's result there set aside,
+    never deleted) and its identity written. The second value is a note for the job's line."""
     config = job_config(cfg)
-    if cfg.get("resume", False):
-        previous = previous_result(out_dir, config)
+    mode = cfg.get("resume", False)
+    if mode:
+        previous, note = sweeps.resume(sweep_dir, out_dir, config, job, retry=mode == "retry")
         if previous is not None:
-            return previous.assign(resumed=True)
-    return run_config(config, out_dir, job).assign(resumed=False)
+            return previous, note
+    else:
+        aside = sweeps.set_aside_other(Path(sweep_dir), Path(out_dir), config)
+        note = f"the result of another configuration this folder held is kept in {aside}" if aside else None
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    sweeps.write_identity(out_dir, config)
+    return None, note
+
+
+def run_job(cfg: DictConfig, out_dir: Path | str, job: int | str = 0, sweep_dir: Path | str | None = None
+            ) -> tuple[pd.DataFrame, bool, str | None]:
+    """Run one job; never raises for a bad job: the status and message go into the rows. Returns
+    the rows, whether they were kept from an earlier run (``resume``) and a note."""
+    out_dir = Path(out_dir)
+    previous, note = prepare_job(cfg, out_dir, Path(sweep_dir or out_dir), job)
+    if previous is not None:
+        return previous, True, note
+    return run_config(job_config(cfg), out_dir, job), False, note
 
 
 # Overrides that do not change a job's numbers, left out of its one-line description.
@@ -106,6 +102,8 @@ def describe_job(df: pd.DataFrame, overrides: str = "") -> str:
     head = f"job {r['job']} ({overrides})" if overrides else f"job {r['job']}: {name} on {r['problem']}, n_samples={r['n_samples']}"
     if r["status"] not in MEASURED_STATUSES:
         return f"{head}: {r['status']}: {r['message']}"
+    if "param" not in df or not (df["param"] == "total").any():
+        return f"{head}: {r['status']}, but its rows have no total: the result file is incomplete"
     total = df[df["param"] == "total"].iloc[0]
     text = (f"{head}: {r['status']}, total variance {with_se(total['variance'], total['variance_se'])}, "
             f"bias {with_se(total['bias'], total['bias_se'])}" + (" (significant)" if is_true(total["bias_significant"])
@@ -119,8 +117,12 @@ def main(cfg: DictConfig) -> str:
     out_dir, single = ctx.out_dir, ctx.single
     if not single:
         cfg.progress = False  # in a sweep the one line per job is the progress (bars would interleave)
-    df = run_job(cfg, out_dir, job=ctx.job)
-    resumed = bool(df.pop("resumed").iloc[0])
+    try:
+        df, resumed, note = run_job(cfg, out_dir, job=ctx.job, sweep_dir=ctx.sweep_dir)
+    except OSError as e:  # a full disk, a file-size limit: the job's result could not be written
+        print(f"error: job {ctx.job} could not write its result in {out_dir} ({e.strerror or e}); the other jobs go "
+              "on", file=sys.stderr)
+        return "error"
     status = str(df["status"].iloc[0])
     if single:
         write_atomic(df, out_dir / SWEEP_FILE)
@@ -136,6 +138,7 @@ def main(cfg: DictConfig) -> str:
     else:
         line = describe_job(df, swept_overrides(ctx.overrides, sys.argv, ctx.sweeper_params))
         line += " (resumed: result file kept)" if resumed else ""
+        line += f" ({note})" if note else ""
         print(line, flush=True)
         log.info(line)
     return status

@@ -16,6 +16,7 @@ from torch.utils.benchmark import Timer
 
 from estimators import Estimator, Sampler
 
+from .geometry import gradients
 from .problems import Problem
 
 
@@ -39,7 +40,7 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
     def step():
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}
         surrogate = estimator.surrogate(problem.distribution(phi), cost, n_samples, sampler, state, params=phi)
-        return torch.autograd.grad(surrogate.sum(), params, allow_unused=True)
+        return gradients(surrogate, params)
 
     return step
 

@@ -28,9 +28,10 @@ from .cli import entry, job_context
 from .config import CONF_DIR, job_spec, recorded
 from .jobs import device_name
 from .problems import build_problem
+from .sweeps import identity
 from .results import (CURVES_FILE, JOB_FILE, SWEEP_FILE, VARIANCE_FILE, mean_with_interval, order_columns,
                       swept_columns, value_text, write_atomic)
-from .run import job_config, previous_result, swept_overrides
+from .run import job_config, prepare_job, swept_overrides
 from .training import train, train_spec
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) 
     bad job: its status and message go into the result row."""
     base = {"job": job, **recorded(config), "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
-            "job_dir": str(out_dir) if out_dir is not None else ""}
+            "job_dir": str(out_dir) if out_dir is not None else "", "config_hash": identity(config)[0]}
     tables = {"result": pd.DataFrame(), "curves": pd.DataFrame(), "variance": pd.DataFrame()}
     try:
         spec, tspec = job_spec(config), train_spec(config)
@@ -131,13 +132,17 @@ def curve_table(curves: pd.DataFrame, rows: int = 6) -> str:
 def main(cfg: DictConfig) -> str:
     ctx = job_context()
     out_dir, single, job = ctx.out_dir, ctx.single, ctx.job
-    config = job_config(cfg)
-    previous = previous_result(out_dir, config) if cfg.get("resume", False) else None
-    if previous is not None and (out_dir / CURVES_FILE).is_file():
-        result, resumed = previous, True
-    else:
-        tables = run_training(config, out_dir, job)
-        result, resumed = tables["result"], False
+    try:
+        previous, note = prepare_job(cfg, out_dir, ctx.sweep_dir, job)
+        if previous is not None and (out_dir / CURVES_FILE).is_file():
+            result, resumed = previous, True
+        else:
+            tables = run_training(job_config(cfg), out_dir, job)
+            result, resumed = tables["result"], False
+    except OSError as e:  # a full disk, a file-size limit: the job's files could not be written
+        print(f"error: job {job} could not write its results in {out_dir} ({e.strerror or e}); the other jobs go "
+              "on", file=sys.stderr)
+        return "error"
     status = str(result["status"].iloc[0])
     failed = status not in ("ok", "diverged")
     if single:
@@ -151,6 +156,7 @@ def main(cfg: DictConfig) -> str:
     else:
         overrides = swept_overrides(ctx.overrides, sys.argv, ctx.sweeper_params)
         line = summary(result, overrides) + (" (resumed: result file kept)" if resumed else "")
+        line += f" ({note})" if note else ""
         print(line, flush=True)
         log.info(line)
     return "error" if failed else "ok"

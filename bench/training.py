@@ -29,7 +29,7 @@ import torch
 from estimators import Estimator, Sampler
 from estimators.options import ConfigError, check_bool, check_number
 
-from .geometry import flat, with_runs
+from .geometry import flat, gradients, with_runs
 from .harness import MAX_SEED, Harness
 from .problems import Problem
 
@@ -175,7 +175,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
             before = [p.clone() for p in params]  # a run that leaves its domain goes back to these
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}  # [1, S, ...]: one step per run
         surrogate = estimator.surrogate(problem.distribution(phi), cost, n_samples, sampler, state, params=phi)
-        grads = torch.autograd.grad(surrogate.sum(), params, allow_unused=True)
+        grads = gradients(surrogate, params)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
         everyone = bool(alive.all())
         for p, g in zip(params, grads):

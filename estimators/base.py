@@ -256,6 +256,8 @@ class Estimator(Configurable):
         if params is None:
             params = distribution_params(stepped)
         out = self.surrogate(stepped, cost, n_samples, Sampler(generator), state, params=params)[0]
+        if not out.requires_grad:  # a cost that does not depend on the samples: an estimate of 0, still a loss
+            out = out + sum(0.0 * p.sum() for p in params.values() if p.requires_grad)
         if not bool(torch.isfinite(out).all()):
             warnings.warn(f"{self.describe()}: the loss is not finite ({cost.name} gave inf or nan for some "
                           "samples, or the estimate overflowed)", RuntimeWarning, stacklevel=2)

@@ -107,10 +107,25 @@ class Sampler:
         return torch.Size((n,)) + dist.batch_shape + dist.event_shape
 
     def rsample(self, dist: D.Distribution, n: int) -> torch.Tensor:
-        """``n`` reparameterized samples, shape ``[n, *batch, *event]``, with a graph to the parameters."""
+        """``n`` reparameterized samples, shape ``[n, *batch, *event]``, with a graph to the parameters:
+        from the job's noise where the family has a transform (paired with the other estimators),
+        else by the distribution's own ``rsample`` on torch's generator seeded from the job's stream
+        (reproducible, but not paired: MultivariateNormal, Laplace, Gamma, LogNormal, ...)."""
         if not dist.has_rsample:
             raise NotImplementedError(f"{type(base_distribution(dist)).__name__} has no rsample")
-        return self._from_noise(dist, n)
+        if hasattr(dist, "sample_with") or family_of(dist) is not None:
+            return self._from_noise(dist, n)
+        return self._torch_draw(dist, n, reparameterized=True)
+
+    def _torch_draw(self, dist: D.Distribution, n: int, reparameterized: bool) -> torch.Tensor:
+        """``n`` samples by torch's own sampler, on its generator seeded from this stream."""
+        base = base_distribution(dist)
+        seed = int(torch.randint(2**62, (), generator=self.generator,
+                                 device=self.generator.device if self.generator is not None else "cpu"))
+        devices = [base.mean.device] if base.mean.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return dist.rsample((n,)) if reparameterized else dist.sample((n,))
 
     def _from_noise(self, dist: D.Distribution, n: int) -> torch.Tensor:
         if hasattr(dist, "sample_with"):
@@ -122,17 +137,10 @@ class Sampler:
 
     def sample(self, dist: D.Distribution, n: int) -> torch.Tensor:
         """``n`` samples treated as data (no graph): the same values :meth:`rsample` would give."""
-        base = base_distribution(dist)
         with torch.no_grad():
             if hasattr(dist, "sample_with") or family_of(dist) is not None:
                 return self._from_noise(dist, n)
-            # Family without a transform: draw with torch's own sampler, seeded from our stream.
-            seed = int(torch.randint(2**62, (), generator=self.generator,
-                                     device=self.generator.device if self.generator is not None else "cpu"))
-            devices = [base.mean.device] if base.mean.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                return dist.sample((n,))
+            return self._torch_draw(dist, n, reparameterized=False)  # a family without a transform
 
 
 class RecordingSampler(Sampler):

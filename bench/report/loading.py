@@ -4,18 +4,37 @@ naming the file and the row), plus the sweep's ``exact_curves.csv`` where it has
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from ..results import EXACT_CURVES_FILE, SWEEP_FILE, ResultsError, read_results, read_table
+from ..results import EXACT_CURVES_FILE, SWEEP_FILE, ResultsError, missing_jobs, read_results, read_table
 
 ReportError = ResultsError  # input the report cannot use
 
 
-def load(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate the results of sweep folders and/or ``results.csv`` files, checked."""
+def check_complete(paths: list[str | Path], frames: list[pd.DataFrame], allow_partial: bool) -> list[str]:
+    """Refuse (one line) a results file that lacks jobs of its sweep or holds some twice, checked
+    against the sweep folder's manifest and job folders; with ``allow_partial``, the notes to show."""
+    notes = []
+    for path, df in zip(paths, frames):
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        problem = missing_jobs(folder, df)
+        if problem:
+            line = f"{folder}: its {Path(df['source'].iloc[0]).name if 'source' in df else 'results'} {problem}"
+            if not allow_partial:
+                raise ReportError(line + "; draw it anyway with --allow-partial")
+            notes.append(line)
+    return notes
+
+
+def load(paths: list[str | Path], allow_partial: bool = False) -> pd.DataFrame:
+    """Concatenate the results of sweep folders and/or ``results.csv`` files, checked (each against
+    its sweep's manifest: :func:`check_complete`)."""
     frames = [read_results(p) for p in paths]
+    for note in check_complete(paths, frames, allow_partial):
+        print(f"warning: {note}", file=sys.stderr)
     if not frames:
         raise ReportError(f"no input: give at least one sweep folder or {SWEEP_FILE}")
     df = pd.concat(frames, ignore_index=True)

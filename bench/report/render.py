@@ -58,14 +58,14 @@ def draw_figures(report: Report, figures=FIGURES) -> None:
         report.figures.append(item)
 
 
-def build(paths: list[str | Path], out_dir: str | Path | None = None) -> Report:
+def build(paths: list[str | Path], out_dir: str | Path | None = None, allow_partial: bool = False) -> Report:
     first = Path(paths[0])
     out = Path(out_dir) if out_dir else (first if first.is_dir() else first.parent)
     if all(is_training(p) for p in paths):
-        curves, variance = load_training(paths)
+        curves, variance = load_training(paths, allow_partial)
         report = Report(curves, out, kind="training", extra=variance)
     else:
-        report = Report(load(paths), out, extra=load_exact_curves(paths))
+        report = Report(load(paths, allow_partial), out, extra=load_exact_curves(paths))
     out.mkdir(parents=True, exist_ok=True)
     draw_figures(report, TRAINING_FIGURES if report.kind == "training" else FIGURES)
     write_markdown(report)

@@ -11,7 +11,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ..results import CURVES_FILE, VARIANCE_FILE, mean_with_interval, read_results, t_interval
+import sys
+
+from ..results import CURVES_FILE, SWEEP_FILE, VARIANCE_FILE, mean_with_interval, read_results, t_interval
+from .loading import check_complete
 from .style import facet_grid
 from .sweep import short_key, add_panel, swept_keys, value_text
 
@@ -26,11 +29,16 @@ def is_training(path: str | Path) -> bool:
     return (path / CURVES_FILE).is_file() if path.is_dir() else path.name == CURVES_FILE
 
 
-def load_training(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The curves and the variance curves of training sweep folders, checked as results files are."""
+def load_training(paths: list[str | Path], allow_partial: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves and the variance curves of training sweep folders, checked as results files are
+    (and each sweep's ``results.csv``, one row per run, against its manifest)."""
     curves, variances = [], []
     for raw in paths:
         folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+        if (folder / SWEEP_FILE).is_file():
+            runs = read_results(folder, required=["job", "status"], numeric=[])
+            for note in check_complete([folder], [runs], allow_partial):
+                print(f"warning: {note}", file=sys.stderr)
         curves.append(read_results(folder, file_name=CURVES_FILE, required=CURVES_REQUIRED, numeric=CURVES_NUMERIC))
         file = folder / VARIANCE_FILE
         if file.is_file() and len(file.read_text().strip().splitlines()) > 1:  # a header alone: none measured
