@@ -39,10 +39,16 @@ def _config(problem, estimator, **root: Any) -> dict[str, Any]:
 
 
 def _group(group: str, spec):
-    """A name is a registered name or a preset (``conf/GROUP/NAME.yaml``, e.g. ``grpo``)."""
+    """A name is a registered name or a preset (``conf/GROUP/NAME.yaml``, e.g. ``grpo``); a dict
+    naming a preset (``{"name": "bnpo", "micro_batches": 4}``) is that preset with its keys changed."""
+    registry = PROBLEMS if group == "problem" else ESTIMATORS
+    if isinstance(spec, dict):
+        name = spec.get("name")
+        if isinstance(name, str) and name not in registry and name in preset_names(group):
+            return {**preset(group, name), **{k: v for k, v in spec.items() if k != "name"}}
+        return spec
     if not isinstance(spec, str):
         return spec
-    registry = PROBLEMS if group == "problem" else ESTIMATORS
     if spec not in registry and spec in preset_names(group):
         return preset(group, spec)
     return {"name": spec}
@@ -56,7 +62,8 @@ def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int,
     estimate from ``n_samples`` samples, over ``n_replicates`` independent estimates.
 
     ``problem`` and ``estimator`` are registered names or presets (``"gaussian_quadratic"``, ``"grpo"``), config groups
-    (``{"name": "gaussian_quadratic", "k": 2}``, or ``{"_target_": "my_module.MyProblem", ...}``) or
+    (``{"name": "gaussian_quadratic", "k": 2}``, a preset with keys changed: ``{"name": "bnpo",
+    "micro_batches": 4}``, or ``{"_target_": "my_module.MyProblem", ...}``) or
     instances (``bench.make_problem("gaussian_quadratic", k=2)``, or your own subclass of
     :class:`bench.Problem` / :class:`bench.Estimator`).
 

@@ -73,7 +73,7 @@ class Case:
     key: str = ""  # a short name for --cases
 
 
-RLOO = {"center": "loo", "scale": "none", "length_norm": False}
+RLOO = {"center": "loo", "scale": "none", "aggregation": "seq_mean_token_sum"}
 CASES = [
     Case("score_function on gaussian_quadratic", "gaussian_quadratic", "score_function", 1, 2000,
          inject=("sigma", 0)),
@@ -105,7 +105,7 @@ CASES = [
     Case("power: straight_through (T = 0.3) on bernoulli_toy", "bernoulli_toy", "straight_through", 1, 2000,
          estimator_options={"temperature": 0.3}, replicates=(2000,), biased=True, key="power"),
     Case("power: dr_grpo (G = 160) on bernoulli_toy", "bernoulli_toy", "group_advantage", 160, 2000,
-         estimator_options={"center": "mean", "scale": "none", "length_norm": False}, replicates=(2000,),
+         estimator_options={"center": "mean", "scale": "none", "aggregation": "seq_mean_token_sum"}, replicates=(2000,),
          biased=True, key="power"),
 ]
 
@@ -231,7 +231,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tenth of the jobs per case (at least 50)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the jobs per case (at least 30)")
     parser.add_argument("--replicates", default=None,
                         help="n_replicates per job, comma-separated (default: each case's own, 20000 for most)")
     parser.add_argument("--cases", nargs="+", default=None, help="only the cases whose name starts with one of these "

@@ -14,11 +14,14 @@ import torch
 
 from estimators import ESTIMATORS
 
+from .config import CONF_DIR
 from .presets import build, one_replicate, preset, preset_names
 from .problems import PROBLEMS
 
 NEEDS = {"rsample": "reparameterizable (`rsample`)", "exact_expectation": "a known E[f]",
-         "sequence_lengths": "sequences (lengths)", "discrete": "discrete", "continuous": "continuous"}
+         "sequence_lengths": "sequences (lengths)", "greedy": "a greedy completion",
+         "reference_policy": "a reference policy (KL)", "discrete": "discrete",
+         "continuous": "continuous"}
 
 
 def _cell(text: str) -> str:
@@ -101,5 +104,32 @@ def applicability_table(estimators: list[str] | None = None, problems: list[str]
     return "\n".join(lines)
 
 
+def _yaml_comment(group: str, name: str) -> str:
+    """The leading comment of a preset's yaml, as one line."""
+    path = CONF_DIR / group / f"{name}.yaml"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    comment = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        comment.append(line.lstrip("#").strip())
+    return " ".join(comment)
+
+
+def group_presets_table(estimators: list[str] | None = None, problems: list[str] | None = None) -> str:
+    """Every preset of ``group_advantage``: its centre, scale, aggregation and what it is (its yaml's
+    comment); eps only where a scale uses it."""
+    estimators = preset_names("estimator") if estimators is None else estimators
+    lines = ["| preset | center | scale | aggregation | micro-batches | eps | what it is |", "|---|---|---|---|---|---|---|"]
+    for name in estimators:
+        spec = preset("estimator", name)
+        if spec.get("name") != "group_advantage":
+            continue
+        est = build("estimator", name)
+        lines.append(f"| `{name}`{' (biased)' if est.biased else ''} | {est.center} | {est.scale} | {est.aggregation} | "
+                     f"{est.micro_batches} | {'–' if est.scale in ('none', 'nonzero') else f'{est.eps:g}'} | {_cell(_yaml_comment('estimator', name))} |")
+    return "\n".join(lines)
+
+
 TABLES = {"estimators-table": estimators_table, "problems-table": problems_table,
-          "applicability-table": applicability_table}
+          "applicability-table": applicability_table, "group-presets-table": group_presets_table}

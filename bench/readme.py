@@ -26,10 +26,12 @@ import pandas as pd
 
 from .calibrate import markdown_table as calibration_markdown
 from .catalog import TABLES
+from .microbatching import CONVENTIONS_FILE, FILE as MICROBATCHING_FILE, conventions_markdown
+from .microbatching import markdown_table as microbatching_markdown
 from .perf import markdown_table as perf_markdown, trainer_markdown
 from .presets import preset_names
 from .reference import runs
-from .results import is_true, mean_with_interval, read_table, with_se
+from .results import CURVES_FILE, is_true, mean_with_interval, read_table, with_se
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -104,16 +106,26 @@ def training_reference(page: Page) -> str:
     return "\n\n".join(parts)
 
 
-def _group_baselines(G: int) -> pd.DataFrame:
-    df = _read(REFERENCE / "group_baselines" / "results.csv")
-    return df[(df["n_samples"] == G) & (df["status"] == "ok")]
+def _group_baselines(G: int | None = None, name: str = "group_baselines") -> pd.DataFrame:
+    df = _read(REFERENCE / name / "results.csv")
+    df = df[df["status"] == "ok"]
+    return df if G is None else df[df["n_samples"] == G]
 
 
-def group_baselines_table(page: Page, G: int = 4) -> str:
-    df = _group_baselines(G)
+def _rewards(df: pd.DataFrame) -> list[str]:
+    """The sweep's rewards, the sparse verifier first (a sweep of one reward: that one)."""
+    return sorted(df["problem.reward"].dropna().unique(), key=lambda r: (r != "verifier", r))
+
+
+def group_baselines_table(page: Page, G: int = 4, name: str = "group_baselines") -> str:
+    df = _group_baselines(G, name)
     total = df[df["param"] == "total"]
+    rewards = _rewards(total)
+    total = pd.concat([total[total["problem.reward"] == r] for r in rewards])
     table = pd.DataFrame({
+        "reward": total["problem.reward"],
         "estimator": total["label"],
+        "aggregation": total["estimator.aggregation"].fillna(""),
         "variance (total)": [with_se(v, s) for v, s in zip(total["variance"], total["variance_se"])],
         "bias": [with_se(v, s) for v, s in zip(total["bias"], total["bias_se"])],
         "bias test p": total["bias_p_value"].map(lambda p: f"{p:.2g}"),
@@ -121,28 +133,86 @@ def group_baselines_table(page: Page, G: int = 4) -> str:
         "cosine to exact": total["cosine_to_exact"].map(lambda v: f"{v:.5f}"),
         "norm ratio": total["norm_ratio_to_exact"].map(lambda v: f"{v:.4f}"),
     })
+    if len(rewards) == 1:
+        table = table.drop(columns="reward")
     return f"R = {int(total['n_replicates'].iloc[0]):.0e} estimates of G = {G} completions per prompt:\n\n" + _markdown(table)
 
 
+def group_across_sizes_table(page: Page) -> str:
+    """Cosine to the exact gradient and norm ratio of every group baseline's mean estimate, per G."""
+    total = _group_baselines()
+    total = total[total["param"] == "total"]
+    rows = []
+    for reward in _rewards(total):
+        part = total[total["problem.reward"] == reward]
+        for label, by in part.groupby("label", sort=False):
+            row = {"reward": reward, "estimator": label}
+            for _, r in by.sort_values("n_samples").iterrows():
+                row[f"G = {int(r['n_samples'])}"] = f"{r['cosine_to_exact']:.3f} / {r['norm_ratio_to_exact']:.3f}"
+            rows.append(row)
+    return ("Cosine to the exact gradient / norm ratio of the mean estimate (R = 1e5 each; 1.000 / 1.000 is "
+            "unbiased up to noise, see the bias test in the report):\n\n" + _markdown(pd.DataFrame(rows)))
+
+
 def group_shares_table(page: Page, G: int = 4) -> str:
-    """Each prompt's share of the mean update of every group baseline, at G, and of the exact gradient."""
-    comp = _group_baselines(G)
-    comp = comp[comp["row_kind"] == "component"]
-    shares = comp.pivot_table(index="label", columns="param", values="update_share", sort=False)
-    exact = comp.groupby("param", sort=False)["exact_share"].first()
-    shares.loc["exact gradient"] = exact
-    if "success_at_theta0" in comp:  # the problem's success probability of each prompt at θ0
-        success = json.loads(str(comp["success_at_theta0"].iloc[0]))
-        shares.loc["success probability at θ0"] = pd.Series(success, index=exact.index)
-    shares = shares.reset_index().rename(columns={"label": "share of the mean update"})
-    shares = shares.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v)
-    return (f"Each prompt's share of the mean update at G = {G} (`<part, whole> / |whole|²`; the last row, each "
-            "prompt's probability of a correct completion at θ0):\n\n" + _markdown(shares))
+    """Each prompt's share of the mean update of every group baseline, at G, and of the exact gradient,
+    per reward."""
+    parts = []
+    all_comp = _group_baselines(G)
+    all_comp = all_comp[all_comp["row_kind"] == "component"]
+    for reward in _rewards(all_comp):
+        comp = all_comp[all_comp["problem.reward"] == reward]
+        shares = comp.pivot_table(index="label", columns="param", values="update_share", sort=False)
+        exact = comp.groupby("param", sort=False)["exact_share"].first()
+        shares.loc["exact gradient"] = exact
+        if "success_at_theta0" in comp and reward == "verifier":  # each prompt's success probability at θ0
+            success = json.loads(str(comp["success_at_theta0"].iloc[0]))
+            shares.loc["success probability at θ0"] = pd.Series(success, index=exact.index)
+        shares = shares.reset_index().rename(columns={"label": f"share of the mean update ({reward})"})
+        parts.append(_markdown(shares.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v)))
+    return (f"Each prompt's share of the mean update at G = {G} (`<part, whole> / |whole|²`; under the verifier "
+            "reward, the last row is each prompt's probability of a correct completion at θ0):\n\n"
+            + "\n\n".join(parts))
+
+
+def group_lengths_table(page: Page) -> str:
+    return group_baselines_table(page, G=8, name="group_lengths")
+
+
+def group_kl_table(page: Page) -> str:
+    return group_baselines_table(page, G=4, name="group_kl")
+
+
+def microbatching_section(page: Page) -> str:
+    return microbatching_markdown(_read(REFERENCE / "group_baselines" / MICROBATCHING_FILE))
+
+
+def std_conventions_section(page: Page) -> str:
+    return conventions_markdown(_read(REFERENCE / "group_baselines" / CONVENTIONS_FILE))
 
 
 def group_training(page: Page) -> str:
     return _markdown(training_finals("train_group_baselines")) + (
         f"\n\n![training the sequence policy]({page.link('results/reference/train_group_baselines/curve_steps.png')})")
+
+
+def group_length_drift(page: Page) -> str:
+    """Per estimator of ``train_group_lengths``: the exact mean completion length and success
+    probability at the start and after the last step (mean ± 95 % over runs), and the objective."""
+    curves = _read(REFERENCE / "train_group_lengths" / CURVES_FILE)
+    curves = curves[curves["status"] == "ok"]
+    rows = []
+    for label, by in curves.groupby("label", sort=False):
+        first, last = by[by["step"] == 0], by[by["step"] == by["step"].max()]
+        rows.append({"estimator": label, "aggregation": by["estimator.aggregation"].iloc[0]
+                     if "estimator.aggregation" in by and pd.notna(by["estimator.aggregation"].iloc[0]) else "",
+                     "mean length at θ0": f"{first['metric.mean_length'].mean():.3f}",
+                     f"mean length after {int(last['step'].iloc[0])} steps": mean_with_interval(last["metric.mean_length"]),
+                     "success probability": mean_with_interval(last["metric.success"]),
+                     "expected reward (4 prompts)": mean_with_interval(last["objective"]),
+                     "runs": f"{last['run'].nunique()}"})
+    return (_markdown(pd.DataFrame(rows)) + "\n\n![mean completion length and success along training]"
+            f"({page.link('results/reference/train_group_lengths/metric_curves.png')})")
 
 
 def bayes_figure(page: Page) -> str:
@@ -265,11 +335,16 @@ PAGES: dict[Path, dict[str, Section]] = {
     ROOT / "README.md": {
         "estimators-table": _catalog("estimators-table"), "problems-table": _catalog("problems-table"),
         "applicability-table": _catalog("applicability-table"), "calibration-table": calibration_table,
-        "group-baselines-table": group_baselines_table, "perf-summary": perf_summary,
+        "group-presets-table": _catalog("group-presets-table"),
+        "group-baselines-table": group_baselines_table, "group-microbatching-table": microbatching_section,
+        "perf-summary": perf_summary,
     },
     RESULTS / "reference" / "README.md": {
         "training-reference": training_reference, "group-shares-table": group_shares_table,
-        "group-training": group_training, "bayes-figure": bayes_figure,
+        "group-sizes-table": group_across_sizes_table, "group-lengths-table": group_lengths_table,
+        "group-conventions-table": std_conventions_section, "group-training": group_training,
+        "group-length-drift": group_length_drift, "group-kl-table": group_kl_table,
+        "bayes-figure": bayes_figure,
         "reinmax-figure": reinmax_figure, "relax-table": relax_table,
     },
     RESULTS / "calibration" / "README.md": {"floor-table": floor_table},

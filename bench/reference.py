@@ -3,17 +3,21 @@
 Each reference is one sweep of ``bench.run`` or ``bench.train`` from a preset in
 ``conf/experiment/`` (the command printed beside its table reproduces it), reported in its folder:
 a new ``results/runs/reference/DATE_TIME/NAME`` by default, ``results/reference/NAME`` (the
-committed reports the README's tables are written from) with ``--update-committed``. About 40
-minutes on 2 cores for all of them:
+committed reports the README's tables are written from) with ``--update-committed``. About 70
+minutes on 2 cores for all of them (``group_baselines`` 23, ``all`` 16):
 
 * ``all``: every estimator preset on every problem preset at two sample sizes (the lists are read
   from the presets, so a new class or yaml joins by itself);
 * ``mohamed2020_square``: variance along k on the exact curves (Mohamed et al. 2020, Figure 2);
-* ``group_baselines``: RLOO, GRPO and Dr. GRPO against the exact gradient on the sequence policy;
+* ``group_baselines``: every group-baseline preset (RLOO, GRPO, Dr. GRPO, DAPO, BNPO, REINFORCE++,
+  OPO, ReMax, GPG, ...) against the exact gradient on the sequence policy, G = 2 to 32, two rewards;
+* ``group_lengths``: the same presets on longer completions with a length-penalised reward;
+* ``group_kl``: RLOO and GRPO with the KL estimators k1, k2, k3, k3_plus in the reward or the loss;
 * ``relax_toy``: REINFORCE, REBAR and RELAX on the RELAX paper's toy, variance;
 * ``train_policy``, ``train_quadratic``: the score function and its baselines and the pathwise
   estimator in training, on the policy network and the Gaussian quadratic;
 * ``train_group_baselines``: RLOO, GRPO and Dr. GRPO training the sequence policy;
+* ``train_group_lengths``: the loss aggregations training it on longer completions: length drift;
 * ``train_reinmax_polynomial``: the ReinMax paper's polynomial toy with Adam at 1e-3;
 * ``train_bayes_logreg``: the gradient variance along training of the Bayesian logistic regression;
 * ``train_relax_toy``: the RELAX toy's learning curves.
@@ -38,10 +42,13 @@ def runs() -> dict[str, tuple[str, list[str]]]:
         "all": ("bench.run", ["+experiment=reference", *every]),
         "mohamed2020_square": ("bench.run", ["+experiment=mohamed2020_square"]),
         "group_baselines": ("bench.run", ["+experiment=group_baselines"]),
+        "group_lengths": ("bench.run", ["+experiment=group_lengths"]),
+        "group_kl": ("bench.run", ["+experiment=group_kl"]),
         "relax_toy": ("bench.run", ["+experiment=relax_toy"]),
         "train_policy": ("bench.train", ["+experiment=train_policy"]),
         "train_quadratic": ("bench.train", ["+experiment=train_quadratic"]),
         "train_group_baselines": ("bench.train", ["+experiment=train_group_baselines"]),
+        "train_group_lengths": ("bench.train", ["+experiment=train_group_lengths"]),
         "train_reinmax_polynomial": ("bench.train", ["+experiment=reinmax_polynomial"]),
         "train_bayes_logreg": ("bench.train", ["+experiment=bayes_logreg"]),
         "train_relax_toy": ("bench.train", ["+experiment=train_relax_toy"]),

@@ -35,7 +35,7 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
     params = list(theta.values())
     sampler = Sampler.seeded(seed, device)
     state = estimator.init_state()
-    cost = problem.cost_function()
+    cost = problem.cost_function().in_dtype(dtype)
 
     def step():
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}

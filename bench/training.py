@@ -142,11 +142,14 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
             error = cosine = torch.full_like(objective, math.nan)
         just_stopped = stopped_at == step
         show = alive.cpu().numpy() | just_stopped
+        with torch.no_grad():  # the problem's exact functionals at theta (e.g. the mean completion length)
+            metrics = problem.curve_metrics(problem.distribution(problem.encode(theta)))
         curve_parts.append(pd.DataFrame({
             "run": np.arange(n_seeds)[show], "step": step, "objective": objective.cpu().numpy()[show],
             "gap": gap.cpu().numpy()[show], "grad_sq_error": error.cpu().numpy()[show],
             "grad_cosine": cosine.cpu().numpy()[show], "evals": step * evals_per_step, "time_s": elapsed,
-            "status": np.where(just_stopped, "diverged", "ok")[show]}))
+            "status": np.where(just_stopped, "diverged", "ok")[show],
+            **{f"metric.{k}": v.double().reshape(n_seeds, -1).mean(1).cpu().numpy()[show] for k, v in metrics.items()}}))
 
     def stop(mask: torch.Tensor, step: int):
         newly = mask & alive

@@ -61,7 +61,7 @@ class Cost:
                  elementwise: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  expectation_of: Callable[[dict], torch.Tensor] | None = None,
                  coordinate_replaced: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 name: str | None = None, event_ndim: int | None = None):
+                 name: str | None = None, event_ndim: int | None = None, dtype: torch.dtype | None = None):
         if not callable(fn):
             raise TypeError(f"cost must be callable (a function of the samples), got {type(fn).__name__}")
         self.fn, self._expectation, self.elementwise = fn, expectation, elementwise
@@ -69,11 +69,20 @@ class Cost:
         self.coordinate_replaced = coordinate_replaced
         self.name = name or f"cost {getattr(fn, '__qualname__', type(fn).__name__)}"
         self.event_ndim = event_ndim  # when set, every call checks it returns one value per sample
+        # When set, a floating cost of another dtype is cast to it: a problem whose samples are
+        # integers (tokens) cannot know the run's dtype from them.
+        self.dtype = dtype
 
     def checked(self, dist: D.Distribution) -> "Cost":
-        """This cost, checking at every call that it returns one value per sample of ``dist``."""
+        """This cost, checking at every call that it returns one value per sample of ``dist``, in the
+        dtype of ``dist``'s parameters."""
         return Cost(self.fn, self._expectation, self.elementwise, self.expectation_of, self.coordinate_replaced,
-                    self.name, len(dist.event_shape))
+                    self.name, len(dist.event_shape), parameter_dtype(dist))
+
+    def in_dtype(self, dtype: torch.dtype) -> "Cost":
+        """This cost, its values cast to ``dtype`` (without the per-call shape check)."""
+        return Cost(self.fn, self._expectation, self.elementwise, self.expectation_of, self.coordinate_replaced,
+                    self.name, self.event_ndim, dtype)
 
     @classmethod
     def wrap(cls, cost: "Cost | Callable") -> "Cost":
@@ -81,6 +90,8 @@ class Cost:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = self.fn(x)
+        if self.dtype is not None and isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != self.dtype:
+            out = out.to(self.dtype)
         if self.event_ndim is not None:
             expected = x.shape[: x.dim() - self.event_ndim]
             if not isinstance(out, torch.Tensor) or out.shape != expected:
@@ -110,6 +121,18 @@ def mean_over_samples(values: torch.Tensor) -> torch.Tensor:
 def sum_last(values: torch.Tensor) -> torch.Tensor:
     """Sum over the last dimension (a squeeze when it has size 1, for the same reason)."""
     return values.squeeze(-1) if values.shape[-1] == 1 else values.sum(-1)
+
+
+def parameter_dtype(dist: D.Distribution) -> torch.dtype | None:
+    """The floating dtype of a distribution's parameters (its ``params`` dict, else its
+    ``arg_constraints``), ``None`` when it has none."""
+    params = getattr(dist, "params", None)
+    values = list(params.values()) if isinstance(params, dict) else [
+        dist.__dict__.get(name) for name in getattr(dist, "arg_constraints", {})]
+    for value in values:
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.dtype
+    return None
 
 
 def capabilities(dist: D.Distribution, cost: Cost | None = None) -> frozenset[str]:

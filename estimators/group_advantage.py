@@ -1,78 +1,172 @@
 """Group baselines of the score function, as used to train language models with verifiable rewards:
-RLOO, GRPO and Dr. GRPO are presets of one estimator with three knobs.
+RLOO, GRPO, Dr. GRPO, DAPO, TRL's BNPO, REINFORCE++, OPO, ReMax and GPG are presets of one estimator
+whose knobs say how the group's rewards are centred and scaled into advantages and how the
+per-token losses are aggregated (over how many micro-batches).
 
-The ``n_samples`` samples of one estimate are the group (G completions of each prompt). With the
-group's rewards ``r_1..r_G`` and the score ``s_i = grad log q(o_i)`` (a completion's summed token
-log-probabilities), the estimate is ``(1/G) sum_i A_i s_i`` (or ``A_i s_i / |o_i|`` with
-``length_norm``) where the advantage ``A_i = center(r)_i / scale(r)``.
+The ``n_samples`` samples of one estimate are the group (G completions of each prompt; the batch of
+one estimate is every prompt's group). With the group's rewards ``r_1..r_G`` and the score
+``s_i = grad log q(o_i)`` (a completion's summed token log-probabilities), every aggregation is
+``(1/G) sum_i w_i s_i`` per prompt, summed over the prompts, with a weight ``w_i`` of the advantage
+``A_i = center(r)_i / (scale(r) + eps)``, the lengths and the number of micro-batches.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import Estimator, mean_over_samples
-from .options import ConfigError, choice, flag, number
+from .options import ConfigError, choice, integer, number
 from .registry import register
+
+CENTERS = ("mean", "loo", "none", "length_weighted", "greedy")
+SCALES = ("group", "batch", "none", "batch_whiten", "nonzero")
+AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm", "token_mean",
+                "token_mean_microbatch", "token_sum")
+KL_PLACES = ("none", "reward", "loss")
+KL_ESTIMATORS = ("k1", "k2", "k3", "k3_plus")
+KL_LEVELS = ("token", "sequence")
+NEEDS_LENGTHS = frozenset({"seq_mean_token_mean", "seq_mean_token_sum_norm", "token_mean", "token_mean_microbatch"})
 
 
 @register
 class GroupAdvantage(Estimator):
-    r"""Group-normalised advantages (declared biased unless ``center`` is ``loo`` or ``none``,
-    ``scale=none`` and ``length_norm=false``).
+    r"""Group-normalised advantages with an aggregation of the token losses (declared biased unless
+    ``center`` is ``loo`` or ``none``, ``scale=none`` and ``aggregation=seq_mean_token_sum``).
 
-    .. math:: \hat g = \frac1G\sum_{i=1}^G \frac{A_i}{\ell_i}\,\nabla_\phi\log q(o_i),\qquad
-              A_i = \frac{c_i(r)}{s(r) + \epsilon}
+    .. math:: \hat g = \sum_{p} \frac1G\sum_{i=1}^G w_{pi}\,\nabla_\phi\log q(o_{pi}),\qquad
+              A_{pi} = \frac{c_i(r_p)}{s(r) + \epsilon}
 
     * ``center``: ``mean``: :math:`c_i = r_i - \bar r` (GRPO, Dr. GRPO; the mean includes
       :math:`r_i`, which scales the expected gradient by :math:`(G-1)/G`); ``loo``:
       :math:`c_i = r_i - \frac1{G-1}\sum_{j\ne i} r_j = \frac G{G-1}(r_i - \bar r)` (RLOO: Kool, van Hoof
       & Welling, ICLR workshop 2019; Ahmadian et al., "Back to Basics: Revisiting REINFORCE Style
-      Optimization for Learning from Human Feedback in LLMs", ACL 2024); ``none``: :math:`c_i = r_i`.
-    * ``scale``: ``group``: :math:`s` = the group's reward standard deviation (sample, ``G - 1`` in the
-      denominator, as TRL computes it) (GRPO: Shao et al., "DeepSeekMath", 2024, Eq. 3); ``batch``:
-      the standard deviation over the whole batch of one estimate (every prompt's group; the
-      ``scale_rewards=batch`` of ms-swift and tinker); ``none``: :math:`s = 1`, :math:`\epsilon = 0`
-      (Dr. GRPO: Liu et al., "Understanding R1-Zero-Like Training: A Critical Perspective", 2025).
-    * ``length_norm``: :math:`\ell_i = |o_i|`, the completion's length in tokens (GRPO's
-      :math:`1/|o_i|` token average; needs a distribution that offers ``sequence_lengths``); else
-      :math:`\ell_i = 1` (Dr. GRPO, RLOO).
-    * ``eps``: added to the standard deviation. A group whose rewards are all equal is centred to
-      exactly :math:`c_i = 0` and gets advantage exactly 0, never NaN or rounding, whatever ``eps``.
+      Optimization for Learning from Human Feedback in LLMs", ACL 2024); ``none``: :math:`c_i = r_i`;
+      ``length_weighted``: :math:`c_i = r_i - \sum_j \ell_j r_j / \sum_j \ell_j` (OPO: Hao et al., "On-Policy
+      RL with Optimal Reward Baseline", 2025; the sample's own reward is in its baseline); ``greedy``:
+      :math:`c_i = r_i - r(o^\star)`, :math:`o^\star` the prompt's greedy completion (ReMax: Li et al.,
+      ICML 2024; a baseline of the policy, not of the samples: unbiased; one more reward per prompt).
+    * ``scale``: ``group``: :math:`s` = the group's reward standard deviation (``std_ddof`` 1: the
+      sample one, as TRL and verl compute it; 0: the population one) (GRPO: Shao et al.,
+      "DeepSeekMath", 2024, Eq. 3); ``batch``: the standard deviation over the whole batch of one
+      estimate (every prompt's group; ``scale_rewards=batch`` of TRL, ms-swift and tinker);
+      ``none``: :math:`s = 1`, :math:`\epsilon = 0` (Dr. GRPO: Liu et al., "Understanding
+      R1-Zero-Like Training: A Critical Perspective", 2025); ``batch_whiten``: the whitening of
+      every token's advantage over the batch's tokens, :math:`A = (c - \mu)/\sqrt{\sigma^2 + \epsilon}` with
+      :math:`\mu, \sigma^2` the token-weighted (:math:`\ell_i`) mean and variance of :math:`c` over the
+      batch (REINFORCE++: Hu et al., 2025, with ``center=none``; REINFORCE++-baseline with
+      ``center=mean``; verl's and OpenRLHF's ``masked_whiten``); ``nonzero``: :math:`A = c\,N/m`,
+      :math:`m` the batch's nonzero rewards (GPG: Chu et al., "GPG: A Simple and Strong Reinforcement
+      Learning Baseline for Model Reasoning", 2025, its alpha as verl computes it). ``eps`` is added to
+      the deviation (TRL 1e-4, verl 1e-6; 1e-8 to the variance in the whitening).
+    * ``aggregation``, the token losses :math:`A_{pi}\log\pi(o_{pi,t})` of a batch of :math:`N = GP`
+      completions with lengths :math:`\ell_{pi}` (end token included), as the trainers name them
+      (Hugging Face TRL's ``loss_type``, verl's ``loss_agg_mode``), scaled here by :math:`P` so that
+      the unbiased choice has the exact gradient's scale:
+      ``seq_mean_token_mean`` (GRPO's original, verl's seq-mean-token-mean): :math:`w = A/\ell`;
+      ``seq_mean_token_sum`` (verl's seq-mean-token-sum; RLOO, Dr. GRPO up to a constant): :math:`w = A`;
+      ``seq_mean_token_sum_norm`` (TRL's ``dr_grpo``, verl's seq-mean-token-sum-norm): :math:`w = A/L`,
+      :math:`L` the maximum length (verl before its global-batch rewrite divided the batch's token
+      sum by :math:`L` alone: :math:`N` times this, a constant); ``token_mean`` (DAPO: Yu et al.
+      2025, Eq. 8; verl's token-mean over the global batch): :math:`w = A\,N/T`, :math:`T = \sum \ell`
+      the batch's tokens;
+      ``token_mean_microbatch`` (TRL's ``bnpo``: the mean over each micro-batch's tokens, the K =
+      ``micro_batches`` micro-batches' losses averaged): :math:`w = A\,N/(K T_k)`; ``token_sum``
+      (verl's token-sum, the K losses averaged): :math:`w = A\,N/K`.
+    * ``micro_batches``: the N completions of one estimate, laid out prompt by prompt, cut into K
+      consecutive micro-batches with gradient accumulation (each micro-batch's loss divided by K):
+      the aggregations normalised per micro-batch (``token_mean_microbatch``, ``token_sum``) then
+      depend on K; the others do not (``python -m bench.microbatching`` measures it).
 
-    The "batch" of ``scale=batch`` is the group and the distribution's trailing prompt dimensions
-    (``prompt_dims``, 0 for an ordinary distribution), never its runs or replicates.
+    * ``kl``: the term ``-kl_beta KL(q || pi_ref)`` of a problem that regularises towards a reference
+      policy (``sequence_policy``'s ``problem.kl_beta``), with the estimator ``kl_estimator`` of the
+      log-ratio :math:`\rho = \log q - \log\pi_{ref}` (Schulman 2020, "Approximating KL divergence"):
+      k1 :math:`= \rho`, k2 :math:`= \rho^2/2`, k3 :math:`= e^{-\rho} - 1 + \rho`, k3_plus (k3's
+      value, k2's gradient: verl's ``low_var_kl+``; in the reward, where nothing is differentiated, it is
+      k3), of each token's :math:`\rho_t` summed over the
+      completion (``kl_level=token``) or of the sequence's :math:`\sum_t\rho_t` (``sequence``).
+      ``reward``: :math:`r_i - \beta K_i` (detached) replaces the reward before the advantage (verl's
+      ``use_kl_in_reward``); ``loss``: :math:`-\beta` times the KL terms, differentiated, is added to
+      the surrogate, token terms aggregated as the token losses are (``use_kl_loss``; GRPO's k3,
+      Shao et al. 2024, Eq. 4). Exact in expectation, by the identity
+      :math:`\nabla KL = E_q[\rho\,\nabla\log q]`: k1 in the reward and k2 (or k3_plus) of the
+      sequence in the loss; the others are declared biased and their bias measured. ``kl=none`` on a
+      regularised problem ignores the term (and is measured biased by it).
+
+    A group whose rewards are all equal is centred to exactly 0 and gets advantage exactly 0. The
+    "batch" of ``scale=batch`` and of the token means is the group and the distribution's trailing
+    prompt dimensions (``prompt_dims``, 0 for an ordinary distribution), never its runs or replicates.
     """
 
     name = "group_advantage"
-    summary = "`(1/G) Σ_i A_i ∇log q(o_i) / ℓ_i`, `A_i = center(r)_i / (scale(r) + eps)` over the group of G = `n_samples` (RLOO, GRPO, Dr. GRPO)"
+    summary = ("`Σ_p (1/G) Σ_i w_i ∇log q(o_i)`, `A_i = center(r)_i / (scale(r) + eps)` over the group of G = "
+               "`n_samples`, `w_i` the aggregation's weight of `A_i` (RLOO, GRPO, Dr. GRPO, DAPO, BNPO, "
+               "REINFORCE++, OPO, ReMax, GPG)")
     min_samples = 2
     options_spec = {
-        "center": choice("mean", ("mean", "loo", "none"), "mean | loo | none"),
-        "scale": choice("group", ("group", "batch", "none"), "group | batch | none"),
-        "length_norm": flag(True, "divide each completion's term by its length in tokens"),
-        "eps": number(1e-4, minimum=0.0, doc="added to the standard deviation"),
+        "center": choice("mean", CENTERS, " | ".join(CENTERS)),
+        "scale": choice("group", SCALES, " | ".join(SCALES)),
+        "aggregation": choice("seq_mean_token_mean", AGGREGATIONS, " | ".join(AGGREGATIONS)),
+        "micro_batches": integer(1, minimum=1, doc="micro-batches of the batch, their losses averaged"),
+        "eps": number(1e-4, minimum=0.0, doc="added to the standard deviation (to the variance for batch_whiten)"),
+        "std_ddof": choice(1, (0, 1), "the standard deviation's degrees of freedom: 1 (sample), 0"),
+        "kl": choice("none", KL_PLACES, "where the KL to the reference policy enters: none | reward | loss"),
+        "kl_estimator": choice("k1", KL_ESTIMATORS, "k1 | k2 | k3 | k3_plus (k3's value, k2's gradient)"),
+        "kl_level": choice("token", KL_LEVELS, "token (k of each token's log-ratio, summed) | sequence (k of the "
+                                               "sequence's)"),
     }
 
     def setup(self):
-        self.requires = frozenset({"sequence_lengths"}) if self.length_norm else frozenset()
-        self.biased = not (self.center in ("loo", "none") and self.scale == "none" and not self.length_norm)
+        needs = set()
+        if self.aggregation in NEEDS_LENGTHS or self.center == "length_weighted" or self.scale == "batch_whiten":
+            needs.add("sequence_lengths")
+        if self.center == "greedy":
+            needs.add("greedy")
+        if self.kl != "none":
+            needs.add("reference_policy")
+            if self.kl_level == "token" and self.kl == "loss":
+                needs.add("sequence_lengths")
+        self.requires = frozenset(needs)
+        # The KL term's gradient E_q[(log q - log pi_ref) grad log q] is what k1 in the reward gives
+        # through the score function, and what the gradient of k2 (or k3_plus) of the sequence's
+        # log-ratio gives in the loss; per token, k2 drops the later tokens' log-ratios, k1's gradient
+        # in the loss has mean 0 and k3's is the gradient of KL(pi_ref || q).
+        kl_exact = (self.kl == "none" or (self.kl == "reward" and self.kl_estimator == "k1")
+                    or (self.kl == "loss" and self.kl_level == "sequence" and self.kl_estimator in ("k2", "k3_plus")))
+        self.biased = not (self.center in ("loo", "none", "greedy") and self.scale == "none"
+                           and self.aggregation == "seq_mean_token_sum" and kl_exact)
 
     def describe(self):
-        name = PRESETS.get((self.center, self.scale, self.length_norm))
-        if name is None:
+        name = PRESETS.get((self.center, self.scale, self.aggregation))
+        if name is None or self.micro_batches != (2 if name == "bnpo" else 1) or self.std_ddof != 1:
             return super().describe()
-        return name if self.scale == "none" or self.eps == 1e-4 else f"{name}(eps={self.eps})"
+        default_eps = 1e-8 if self.scale == "batch_whiten" else 1e-4
+        label = name if self.scale in ("none", "nonzero") or self.eps == default_eps else f"{name}(eps={self.eps})"
+        if self.kl != "none":  # e.g. grpo+k3_loss, rloo+k2_loss_seq
+            label += f"+{self.kl_estimator}_{self.kl}" + ("_seq" if self.kl_level == "sequence" else "")
+        return label
 
     def check(self, dist, n_samples, cost=None):
         if n_samples < 2:
             raise ConfigError("n_samples", n_samples, f"{self.describe()} needs a group of n_samples >= 2: the "
                                                       "advantage of a single sample is not defined")
+        prompt_dims = getattr(dist, "prompt_dims", 0)
+        n = n_samples * math.prod(dist.batch_shape[len(dist.batch_shape) - prompt_dims:])
+        if n % self.micro_batches:
+            raise ConfigError("estimator.micro_batches", self.micro_batches,
+                              f"must divide the {n} completions of one estimate (n_samples={n_samples} per prompt)")
         super().check(dist, n_samples, cost)
 
-    def advantages(self, r: torch.Tensor, prompt_dims: int = 0) -> torch.Tensor:
-        """The advantages of rewards ``r`` (``[G, *batch]``, the group first)."""
+    def evals_per_estimate(self, n_samples, dist=None):
+        return n_samples + (1 if self.center == "greedy" else 0)  # ReMax also scores the greedy completion
+
+    def advantages(self, r: torch.Tensor, prompt_dims: int = 0, lengths: torch.Tensor | None = None,
+                   greedy_reward: torch.Tensor | None = None) -> torch.Tensor:
+        """The advantages of rewards ``r`` (``[G, *batch]``, the group first); ``lengths`` (same
+        shape) for ``length_weighted`` and ``batch_whiten``, ``greedy_reward`` (``[*batch]``) for ``greedy``."""
         G = r.shape[0]
+        batch = [0] + list(range(r.dim() - prompt_dims, r.dim()))  # one estimate's group and prompts
         # A group of equal rewards is centred to exactly 0: r - mean(r) is not, where the mean rounds
         # (G copies of 0.1 in float32), and eps = 0 would then divide that rounding by a zero std.
         equal = (r == r[:1]).all(0, keepdim=True)
@@ -80,30 +174,123 @@ class GroupAdvantage(Estimator):
             c = torch.where(equal, 0.0, r - r.mean(0, keepdim=True))
         elif self.center == "loo":
             c = torch.where(equal, 0.0, (r - r.mean(0, keepdim=True)) * (G / (G - 1)))
+        elif self.center == "length_weighted":
+            ell = lengths.to(r.dtype)
+            c = torch.where(equal, 0.0, r - (ell * r).sum(0, keepdim=True) / ell.sum(0, keepdim=True))
+        elif self.center == "greedy":
+            c = r - greedy_reward.unsqueeze(0)
         else:
             c = r
         if self.scale == "none":
             return c
+        if self.scale == "nonzero":  # GPG's alpha: N over the batch's nonzero rewards
+            n = math.prod(r.shape[d] for d in batch)
+            nonzero = (r != 0).to(r.dtype).sum(batch, keepdim=True).clamp(min=1)
+            return c * (n / nonzero)
+        if self.scale == "batch_whiten":  # every token of a completion carries its advantage
+            ell = lengths.to(r.dtype)
+            tokens = ell.sum(batch, keepdim=True)
+            mu = (ell * c).sum(batch, keepdim=True) / tokens
+            var = (ell * (c - mu) ** 2).sum(batch, keepdim=True) / (tokens - self.std_ddof)
+            return (c - mu) / torch.sqrt(var + self.eps)
         if self.scale == "group":
-            std = r.std(0, keepdim=True)
+            std = r.std(0, keepdim=True, correction=self.std_ddof)
         else:
-            dims = [0] + list(range(r.dim() - prompt_dims, r.dim()))
-            std = r.std(dims, keepdim=True)
+            std = r.std(batch, keepdim=True, correction=self.std_ddof)
         denom = std + self.eps
         return torch.where(c == 0, torch.zeros_like(c), c / torch.where(denom > 0, denom, torch.ones_like(denom)))
 
+    def weights(self, a: torch.Tensor, lengths: torch.Tensor | None, max_length: int, prompt_dims: int = 0,
+                micro_batches: int | None = None) -> torch.Tensor:
+        """Each completion's weight ``w`` (see the docstring): ``a`` and ``lengths`` are ``[G, *batch]``
+        (``lengths`` ``None`` where the aggregation needs none); ``micro_batches`` overrides the option."""
+        K = self.micro_batches if micro_batches is None else micro_batches
+        prompts = list(range(a.dim() - prompt_dims, a.dim()))
+        N = a.shape[0] * math.prod(a.shape[d] for d in prompts)  # the completions of one estimate
+        mode = self.aggregation
+        if mode == "seq_mean_token_sum":
+            return a
+        if mode == "token_sum":
+            return a * (N / K)
+        lengths = lengths.to(a.dtype)
+        if mode == "seq_mean_token_mean":
+            return a / lengths
+        if mode == "seq_mean_token_sum_norm":
+            return a / max_length
+        if mode == "token_mean":
+            return a * N / lengths.sum([0, *prompts], keepdim=True)
+        return a * N / (K * micro_batch_tokens(lengths, K, prompt_dims))  # token_mean_microbatch
+
+    def kl_values(self, log_q: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:
+        """The KL estimator ``k`` of the token log-ratios ``rho = log_q - log_ref`` (``[..., L]``, 0
+        after the end): per token ``[..., L]``, or of the sequence's ``[..., 1]`` (Schulman 2020,
+        "Approximating KL divergence": k1 = rho, k2 = rho^2 / 2, k3 = exp(-rho) - 1 + rho; k3_plus:
+        k3's value with k2's gradient, verl's ``low_var_kl+``)."""
+        rho = log_q - log_ref
+        if self.kl_level == "sequence":
+            rho = rho.sum(-1, keepdim=True)
+        k2 = 0.5 * rho**2
+        if self.kl_estimator == "k1":
+            return rho
+        if self.kl_estimator == "k2":
+            return k2
+        k3 = torch.expm1(-rho) + rho
+        return k3 if self.kl_estimator == "k3" else k2 + (k3 - k2).detach()
+
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
+        kl = None
+        if self.kl != "none":
+            log_ref = dist.reference_token_log_prob(x)
+            log_q = dist.token_log_prob(x)
+            kl = self.kl_values(log_q if self.kl == "loss" else log_q.detach(), log_ref)  # [G, *batch, L or 1]
         with torch.no_grad():
             r = cost(x)  # [G, *batch]
-            weight = self.advantages(r, getattr(dist, "prompt_dims", 0))
-            if self.length_norm:
-                weight = weight / dist.sequence_lengths(x).to(weight.dtype)
-        return mean_over_samples(weight * dist.log_prob(x))
+            if self.kl == "reward":  # the sequence's KL estimate, subtracted from its reward
+                r = r - dist.kl_beta * kl.sum(-1)
+            prompt_dims = getattr(dist, "prompt_dims", 0)
+            lengths = dist.sequence_lengths(x) if "sequence_lengths" in self.requires else None
+            greedy = cost(dist.greedy().unsqueeze(0))[0] if self.center == "greedy" else None
+            a = self.advantages(r, prompt_dims, lengths, greedy)
+            max_length = dist.event_shape[-1] if dist.event_shape else 1
+            weight = self.weights(a, lengths, max_length, prompt_dims)
+        surrogate = mean_over_samples(weight * dist.log_prob(x))
+        if self.kl != "loss":
+            return surrogate
+        if self.kl_level == "sequence":  # one term per completion
+            penalty = kl.squeeze(-1)
+        else:  # each token's term, aggregated as the token losses are (the weight of a unit advantage)
+            with torch.no_grad():
+                unit = self.weights(torch.ones_like(weight), lengths, max_length, prompt_dims)
+            penalty = unit * kl.sum(-1)
+        return surrogate - dist.kl_beta * mean_over_samples(penalty)
 
 
-# The presets' labels (conf/estimator/rloo.yaml, grpo.yaml, dr_grpo.yaml, grpo_no_length_norm.yaml,
-# grpo_batch_scale.yaml), by (center, scale, length_norm).
-PRESETS = {("loo", "none", False): "rloo", ("mean", "group", True): "grpo", ("mean", "none", False): "dr_grpo",
-           ("mean", "group", False): "grpo_no_length_norm", ("mean", "batch", True): "grpo_batch_scale",
-           ("none", "none", False): "score_function (group)"}
+def micro_batch_tokens(lengths: torch.Tensor, K: int, prompt_dims: int = 0) -> torch.Tensor:
+    """The tokens of each completion's micro-batch, ``[G, *batch]``: one estimate's N completions laid
+    out prompt by prompt (each prompt's group together, as trainers repeat a prompt G times) and cut
+    into K consecutive micro-batches of N / K completions."""
+    moved = lengths.movedim(0, -1)  # [*lead, *prompts, G]
+    lead = moved.shape[:moved.dim() - prompt_dims - 1]
+    flat = moved.reshape(*lead, K, -1)
+    return flat.sum(-1, keepdim=True).expand_as(flat).reshape(moved.shape).movedim(-1, 0)
+
+
+# The presets' labels (conf/estimator/*.yaml), by (center, scale, aggregation).
+PRESETS = {
+    ("loo", "none", "seq_mean_token_sum"): "rloo",
+    ("mean", "group", "seq_mean_token_mean"): "grpo",
+    ("mean", "none", "seq_mean_token_sum"): "dr_grpo",
+    ("mean", "group", "seq_mean_token_sum"): "grpo_no_length_norm",
+    ("mean", "batch", "seq_mean_token_mean"): "grpo_batch_scale",
+    ("mean", "group", "token_mean"): "dapo",
+    ("mean", "group", "token_mean_microbatch"): "bnpo",
+    ("mean", "none", "seq_mean_token_sum_norm"): "dr_grpo_max_length",
+    ("mean", "group", "token_sum"): "grpo_token_sum",
+    ("none", "none", "seq_mean_token_sum"): "score_function (group)",
+    ("none", "batch_whiten", "seq_mean_token_sum"): "reinforce_plus_plus",
+    ("mean", "batch_whiten", "seq_mean_token_sum"): "reinforce_plus_plus_baseline",
+    ("length_weighted", "none", "seq_mean_token_sum"): "opo",
+    ("greedy", "none", "seq_mean_token_sum"): "remax",
+    ("mean", "nonzero", "seq_mean_token_sum"): "gpg",
+}

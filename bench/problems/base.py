@@ -30,8 +30,9 @@ class Problem(Configurable):
     Optional: ``maximize`` (the cost is a reward: training ascends it), ``optimum()`` (the best
     achievable ``E[cost]``, for the training gap), ``in_domain(theta)`` (which runs' parameters
     are still valid, e.g. ``sigma > 0``), ``elementwise_cost`` (``f1`` when the cost is a sum over
-    coordinates) and ``moment_warning()`` (a reason when the estimates' fourth moment is infinite,
-    so no standard error of the variance can hold).
+    coordinates), ``moment_warning()`` (a reason when the estimates' fourth moment is infinite,
+    so no standard error of the variance can hold) and ``curve_metrics(dist)`` (exact functionals of
+    the distribution that training logs beside the objective, e.g. a policy's mean completion length).
     """
 
     kind = "problem"
@@ -74,6 +75,12 @@ class Problem(Configurable):
     def exact_objective(self, phi: dict[str, torch.Tensor]) -> torch.Tensor:
         """``E[cost]`` at phi, summed over any leading dimensions of phi."""
         return self.expected_cost(self.distribution(phi)).sum()
+
+    def curve_metrics(self, dist: D.Distribution) -> dict[str, torch.Tensor]:
+        """Exact functionals of ``dist`` logged along training as columns ``metric.NAME`` of
+        ``curves.csv`` (each one value per batch entry, averaged over the problem's own batch, e.g.
+        its prompts); none by default."""
+        return {}
 
     def optimum(self) -> float | None:
         """The best achievable ``E[cost]`` (infimum, or supremum when ``maximize``), if known."""

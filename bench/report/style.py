@@ -24,7 +24,10 @@ LOOKS = {
     "reparameterization": ("#9467bd", "h"), "measure_valued": ("#bcbd22", "p"), "exact": ("#cab2d6", "x"),
     "arm": ("#1a1a6e", "<"), "disarm": ("#786900", ">"), "rebar": ("#781e3c", "8"), "relax": ("#b4005a", "H"),
     "reinmax": ("#004b1e", "d"), "indecater": ("#96b478", "s"), "gumbel_softmax": ("#5a00a5", "D"),
-    "straight_through": ("#f09678", "v"),
+    "straight_through": ("#f09678", "v"), "dapo": ("#0069ff", "d"), "bnpo": ("#00c396", "s"),
+    "dr_grpo_max_length": ("#ff69d2", "^"), "grpo_token_sum": ("#0000ff", "<"),
+    "reinforce_plus_plus": ("#00e100", "o"), "reinforce_plus_plus_baseline": ("#c369ff", "h"),
+    "opo": ("#780069", "D"), "remax": ("#4b3c5a", "*"), "gpg": ("#781e00", "X"),
 }
 # The colour of an estimator's labels with options other than a preset's, by estimator name.
 FAMILY = {"score_function_baseline": "#1f77b4", "group_advantage": "#ff7f0e"}

@@ -1,6 +1,7 @@
 """The report of a training sweep (``python -m bench.train``): learning curves of the exact
 objective against steps, evaluations of f and wall-clock (mean and 95 % interval over runs), the
-gradient variance along training, and the steps, evaluations and seconds each estimator needs to
+gradient variance along training, the problem's exact functionals of the policy (its mean
+completion length) along training, and the steps, evaluations and seconds each estimator needs to
 reach a target gap."""
 
 from __future__ import annotations
@@ -124,6 +125,27 @@ def fig_variance_along_training(curves, variance):
                       + _split_note(extra))
 
 
+def fig_metric_curves(curves, variance):
+    metrics = [c for c in curves if c.startswith("metric.")]
+    if not metrics:
+        return None, "needs a problem with curve_metrics (sequence_policy: the mean completion length)"
+    ok = curves[curves["status"] == "ok"]
+    long = ok.melt(id_vars=[c for c in ok if c not in metrics], value_vars=metrics, var_name="metric",
+                   value_name="value").dropna(subset=["value"])
+    long["metric"] = long["metric"].str.removeprefix("metric.")
+    data, order, extra = add_panel(long, ["metric", "problem"])
+    g = facet_grid(data, "panel", hue="label", col_order=order)
+    g.map_dataframe(sns.lineplot, x="step", y="value", errorbar=t_interval, estimator="mean", err_kws={"alpha": 0.2},
+                    markevery=0.1)
+    for name, ax in g.axes_dict.items():
+        ax.set(xlabel="optimiser step", ylabel=name.split(" | ")[0].replace("_", " "))
+    g.add_legend(title="estimator")
+    g.set_titles("{col_name}")
+    g.tight_layout()
+    return g.figure, ("the problem's exact functionals of the policy at each run's parameters (mean over the problem's "
+                      "prompts); mean over runs, band: 95 % t interval over runs" + _split_note(extra))
+
+
 TRAINING_FIGURES = [
     ("curve_steps", "Learning curves against steps",
      "The exact objective (or its gap to the optimum) at each run's parameters, against optimiser steps.",
@@ -135,6 +157,9 @@ TRAINING_FIGURES = [
     ("variance_along_training", "Gradient variance along training",
      "The variance of one gradient estimate at the current parameters, every variance_every steps.",
      fig_variance_along_training),
+    ("metric_curves", "The policy along training",
+     "The problem's exact functionals of the distribution (curve_metrics: the sequence policy's mean completion "
+     "length in tokens and its probability of a correct completion), against optimiser steps.", fig_metric_curves),
 ]
 
 

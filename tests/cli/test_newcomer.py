@@ -53,7 +53,7 @@ def test_a_training_sweep_over_an_optimizer_key_is_never_pooled(tmp_path):
 def test_help_names_the_groups_and_explains_the_table():
     r = run_module("bench.run", "--help")
     assert r.returncode == 0
-    assert "estimator: arm, disarm" in r.stdout and "± is one standard error" in r.stdout and "bench.train" in r.stdout
+    assert "estimator: arm, bnpo, dapo, disarm," in r.stdout and "± is one standard error" in r.stdout and "bench.train" in r.stdout
     t = run_module("bench.train", "--help")
     assert "optimizer: adam, sgd" in t.stdout and "learning curves" in t.stdout
 

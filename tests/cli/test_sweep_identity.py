@@ -174,7 +174,7 @@ def test_a_cost_of_the_wrong_shape_is_one_line_where_it_enters():
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["estimator=reinforce"], "error: estimator=reinforce is not an option of estimator; did you mean reinmax"),
+    (["estimator=reinforce"], "error: estimator=reinforce is not an option of estimator; did you mean reinforce_plus_plus or reinmax"),
     (["problem=gaussian_quad"], "error: problem=gaussian_quad is not an option of problem; did you mean gaussian_quadratic"),
     (["-m", "hydra/launcher=jobllib", "n_samples=1,2"], "error: hydra/launcher=jobllib is not an option of hydra/launcher; did you mean joblib"),
     (["+experiment=mohamed"], "error: experiment=mohamed is not an option of experiment; did you mean mohamed2020"),

@@ -58,7 +58,7 @@ def test_the_exact_estimator_is_still_tested_directly():
 def test_equal_rewards_give_advantage_exactly_zero_with_eps_zero(center):
     """G copies of 0.1 in float32: their mean rounds, and with eps = 0 the rounding divided by a zero
     standard deviation gave advantages of +-0.93."""
-    estimator = make_estimator("group_advantage", center=center, scale="group", length_norm=False, eps=0.0)
+    estimator = make_estimator("group_advantage", center=center, scale="group", aggregation="seq_mean_token_sum", eps=0.0)
     r = torch.full((8, 3), 0.1, dtype=torch.float32)
     assert torch.equal(estimator.advantages(r), torch.zeros_like(r))
     logits = torch.zeros(3, requires_grad=True)

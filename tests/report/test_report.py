@@ -157,3 +157,18 @@ def test_the_report_only_reads_files():
                 absolute = isinstance(node, ast.Import) or node.level == 0
                 assert not (absolute and any(n.split(".")[0] in ("bench", "estimators") for n in names)), \
                     f"{path.name} imports {names}"
+
+
+def test_a_log_axis_keeps_small_variances_and_drops_round_off():
+    """A real variance 1e-6 of the largest stays on the axis (Dr. GRPO over the max length against
+    verl's token sum); a zero variance's float32 round-off (1e-14 of it) does not pull it down."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from bench.report.figures import _clip_log_axis
+
+    fig, ax = plt.subplots()
+    _clip_log_axis(ax, pd.Series([2.4e4, 1.0, 2.4e-2 * 0.3, 2.4e4 * 1e-14]))
+    low, high = ax.get_ylim()
+    plt.close(fig)
+    assert low <= 2.4e-2 * 0.3 / 3 * 1.0001 and low > 2.4e4 * 1e-14 and high == 2.4e4 * 3

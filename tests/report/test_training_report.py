@@ -28,6 +28,17 @@ def test_training_report_draws_every_figure_and_the_target_table(training_sweep,
     target = md.split("## Steps, evaluations and seconds to reach a target gap")[1].split("##")[0]
     assert "reparameterization" in target and "score_function" in target and " of 3" in target
     assert "could not be drawn" not in md
+    assert "needs a problem with curve_metrics" in md  # the Gaussian quadratic has none
+
+
+def test_the_policy_along_training_is_drawn_for_the_sequence_policy(tmp_path, capsys):
+    r = run_module("bench.train", "-m", "estimator=rloo,grpo", "problem=sequence_policy", "steps=10", "n_seeds=2",
+                   "log_every=5", "n_samples=4", f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    assert main([str(tmp_path)]) == 0
+    assert str(tmp_path / "metric_curves.png") in capsys.readouterr().out
+    md = (tmp_path / "report.md").read_text()
+    assert "The policy along training" in md and "could not be drawn" not in md
 
 
 def test_corrupt_curves_are_refused(training_sweep, tmp_path, capsys):

@@ -170,3 +170,21 @@ def test_unknown_optimizer_lists_the_options(tmp_path):
     r = run_module("bench.train", "optimizer=rmsprop", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 1 and r.stderr.strip() == (
         "error: optimizer=rmsprop is not an option of optimizer (the choices: adam, sgd)")
+
+
+def test_the_problems_curve_metrics_are_logged_per_run():
+    """sequence_policy's exact mean completion length and success probability are columns of the
+    curves, their step-0 value the problem's own at theta0 (averaged over the prompts); a problem
+    without metrics adds no column."""
+    p = make_problem("sequence_policy")
+    r = train(p, build("estimator", "rloo"), {"name": "adam", "lr": 0.05}, n_samples=4, steps=20, n_seeds=3,
+              log_every=10, dtype=torch.float64)
+    theta0 = p.init_params("cpu", torch.float64)
+    exact = p.curve_metrics(p.distribution(p.encode(theta0)))
+    start = r.curves[r.curves["step"] == 0]
+    for name, value in exact.items():
+        assert start[f"metric.{name}"].to_numpy() == pytest.approx(float(value.mean()), rel=1e-12)
+    assert r.curves["metric.mean_length"].notna().all() and r.curves["step"].nunique() == 3
+    plain = train(make_problem("gaussian_quadratic"), make_estimator("exact"), {"name": "sgd", "lr": 0.1},
+                  n_samples=1, steps=2, n_seeds=1)
+    assert not [c for c in plain.curves if c.startswith("metric.")]
