@@ -240,10 +240,13 @@ class GroupAdvantage(Estimator):
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
         x = sampler.sample(dist, n_samples)
         kl = None
-        if self.kl != "none":
-            log_ref = dist.reference_token_log_prob(x)
+        if self.kl == "none":
+            log_prob = dist.log_prob(x)
+        else:  # the token log-probabilities once, for the KL and the score
             log_q = dist.token_log_prob(x)
-            kl = self.kl_values(log_q if self.kl == "loss" else log_q.detach(), log_ref)  # [G, *batch, L or 1]
+            log_prob = log_q.sum(-1)
+            kl = self.kl_values(log_q if self.kl == "loss" else log_q.detach(),
+                                dist.reference_token_log_prob(x))  # [G, *batch, L or 1]
         with torch.no_grad():
             r = cost(x)  # [G, *batch]
             if self.kl == "reward":  # the sequence's KL estimate, subtracted from its reward
@@ -254,7 +257,7 @@ class GroupAdvantage(Estimator):
             a = self.advantages(r, prompt_dims, lengths, greedy)
             max_length = dist.event_shape[-1] if dist.event_shape else 1
             weight = self.weights(a, lengths, max_length, prompt_dims)
-        surrogate = mean_over_samples(weight * dist.log_prob(x))
+        surrogate = mean_over_samples(weight * log_prob)
         if self.kl != "loss":
             return surrogate
         if self.kl_level == "sequence":  # one term per completion

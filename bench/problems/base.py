@@ -22,7 +22,8 @@ class Problem(Configurable):
       dimensions on every theta tensor (``[S, *shape]``: independent runs of training) and give phi
       the same leading dimensions. ``identity_encode = True`` says phi is theta itself.
     * ``distribution(phi)``: broadcasts over leading dimensions of every phi tensor.
-    * ``cost(x)``: batched over leading sample and batch dimensions; does not depend on theta.
+    * ``cost(x)``: batched over leading sample and batch dimensions; does not depend on theta (a
+      floating result of another dtype is cast to the run's, e.g. rewards of integer tokens).
     * ``expected_cost(dist)``: ``E[cost]`` under ``dist``, one value per batch entry, in closed form
       or by exact enumeration, differentiable in the distribution's parameters (set
       ``has_exact = False`` when there is none: the bias columns are then left empty).

@@ -186,6 +186,9 @@ class SequencePolicy(Problem):
         self._place = V ** torch.arange(L - 1, -1, -1)  # a completion's code: its tokens in base V
         self._index = torch.full((V**L,), -1, dtype=torch.long)  # code -> index among the completions
         self._index[(self.completions * self._place).sum(-1)] = torch.arange(len(self.completions))
+        # log pi_ref(o) of every completion, per prompt [P, M]: constant, so enumerated once.
+        self._reference_log_q = (None if self._reference_logits is None else
+                                 self._completion_log_probs(SequenceDistribution(self._reference_logits)))
         d = torch.Generator().manual_seed(self.data_seed)
         with torch.no_grad():
             q = self.distribution(self.encode(self._theta0)).log_prob(self.completions[:, None, :]).exp()  # [M, P]
@@ -254,10 +257,9 @@ class SequencePolicy(Problem):
         flat = index.reshape(-1, P)
         return rewards.T.gather(0, flat).reshape(index.shape)
 
-    def _completion_log_probs(self, dist, logits: torch.Tensor | None = None) -> torch.Tensor:
-        """``log q(o)`` of every completion ``o`` (under ``logits``, default the policy's), per
-        prompt: ``[*batch, P, M]``."""
-        log_soft = torch.log_softmax(dist.logits if logits is None else logits, -1).flatten(-3)  # [*batch, P, L*(V+1)*V]
+    def _completion_log_probs(self, dist) -> torch.Tensor:
+        """``log q(o)`` of every completion ``o``, per prompt: ``[*batch, P, M]``."""
+        log_soft = torch.log_softmax(dist.logits, -1).flatten(-3)  # [*batch, P, L*(V+1)*V]
         index = self._flat_index.to(log_soft.device).reshape(-1)  # [M*L]
         per_token = log_soft[..., index].unflatten(-1, self._flat_index.shape)  # [*batch, P, M, L]
         return (per_token * self._alive.to(per_token)).sum(-1)
@@ -267,11 +269,11 @@ class SequencePolicy(Problem):
         where set: ``[*batch, P]``."""
         log_q = self._completion_log_probs(dist)
         value = (log_q.exp() * self._rewards(log_q)).sum(-1)
-        return value - self.kl_beta * self._kl(dist, log_q) if self.kl_beta else value
+        return value - self.kl_beta * self._kl(log_q) if self.kl_beta else value
 
-    def _kl(self, dist, log_q: torch.Tensor) -> torch.Tensor:
+    def _kl(self, log_q: torch.Tensor) -> torch.Tensor:
         """``KL(q || pi_ref) = sum_o q(o) (log q(o) - log pi_ref(o))`` per prompt, by enumeration."""
-        log_ref = self._completion_log_probs(dist, dist.reference_logits.to(log_q))
+        log_ref = self._reference_log_q.to(log_q)
         return (log_q.exp() * (log_q - log_ref)).sum(-1)
 
     def curve_metrics(self, dist):
@@ -283,7 +285,7 @@ class SequencePolicy(Problem):
         if self.reward == "verifier":
             metrics["success"] = (q * self._accepted.to(q)).sum(-1)
         if self.kl_beta:
-            metrics["kl"] = self._kl(dist, log_q)
+            metrics["kl"] = self._kl(log_q)
         return metrics
 
     def optimum(self):
