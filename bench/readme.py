@@ -138,6 +138,26 @@ def group_baselines_table(page: Page, G: int = 4, name: str = "group_baselines")
     return f"R = {int(total['n_replicates'].iloc[0]):.0e} estimates of G = {G} completions per prompt:\n\n" + _markdown(table)
 
 
+def group_summary_table(page: Page, G: int = 4) -> str:
+    """The README's short table: per preset at G, both rewards side by side (verifier / match):
+    flagged by the bias test, cosine to the exact gradient and norm ratio of the mean estimate."""
+    total = _group_baselines(G)
+    total = total[total["param"] == "total"]
+    rewards = _rewards(total)
+    by = {r: total[total["problem.reward"] == r].set_index("label") for r in rewards}
+    rows = []
+    for label in by[rewards[0]].index:
+        cells = [by[r].loc[label] for r in rewards]
+        rows.append({"estimator": label, "aggregation": cells[0].get("estimator.aggregation") or "",
+                     "flagged": " / ".join("yes" if is_true(c["bias_significant"]) else "no" for c in cells),
+                     "cosine to exact": " / ".join(f"{c['cosine_to_exact']:.3f}" for c in cells),
+                     "norm ratio": " / ".join(f"{c['norm_ratio_to_exact']:.3f}" for c in cells),
+                     "variance": " / ".join(f"{c['variance']:.3g}" for c in cells)})
+    table = pd.DataFrame(rows).fillna("")
+    return (f"At G = {G}, R = {int(total['n_replicates'].iloc[0]):.0e} estimates each, {' / '.join(rewards)} reward "
+            "(flagged: the bias test at family-wise 0.1 %):\n\n" + _markdown(table))
+
+
 def group_across_sizes_table(page: Page) -> str:
     """Cosine to the exact gradient and norm ratio of every group baseline's mean estimate, per G."""
     total = _group_baselines()
@@ -334,20 +354,20 @@ Section = Callable[..., str]
 PAGES: dict[Path, dict[str, Section]] = {
     ROOT / "README.md": {
         "estimators-table": _catalog("estimators-table"), "problems-table": _catalog("problems-table"),
-        "applicability-table": _catalog("applicability-table"), "calibration-table": calibration_table,
-        "group-presets-table": _catalog("group-presets-table"),
-        "group-baselines-table": group_baselines_table, "group-microbatching-table": microbatching_section,
-        "perf-summary": perf_summary,
+        "applicability-table": _catalog("applicability-table"),
+        "group-summary-table": group_summary_table, "perf-summary": perf_summary,
     },
     RESULTS / "reference" / "README.md": {
-        "training-reference": training_reference, "group-shares-table": group_shares_table,
+        "training-reference": training_reference, "group-presets-table": _catalog("group-presets-table"),
+        "group-baselines-table": group_baselines_table, "group-microbatching-table": microbatching_section,
+        "group-shares-table": group_shares_table,
         "group-sizes-table": group_across_sizes_table, "group-lengths-table": group_lengths_table,
         "group-conventions-table": std_conventions_section, "group-training": group_training,
         "group-length-drift": group_length_drift, "group-kl-table": group_kl_table,
         "bayes-figure": bayes_figure,
         "reinmax-figure": reinmax_figure, "relax-table": relax_table,
     },
-    RESULTS / "calibration" / "README.md": {"floor-table": floor_table},
+    RESULTS / "calibration" / "README.md": {"calibration-table": calibration_table, "floor-table": floor_table},
     RESULTS / "benchmarks" / "README.md": {"benchcheck-table": benchcheck_table},
     RESULTS / "perf" / "README.md": {"perf-table": perf_table, "perf-cuda-table": perf_cuda_table},
 }
