@@ -20,7 +20,8 @@ from .problems import PROBLEMS
 
 NEEDS = {"rsample": "reparameterizable (`rsample`)", "exact_expectation": "a known E[f]",
          "sequence_lengths": "sequences (lengths)", "greedy": "a greedy completion",
-         "reference_policy": "a reference policy (KL)", "discrete": "discrete",
+         "reference_policy": "a reference policy (KL)", "behaviour_policy": "an older policy (off-policy)",
+         "discrete": "discrete",
          "continuous": "continuous"}
 
 

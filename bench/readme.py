@@ -199,6 +199,24 @@ def group_lengths_table(page: Page) -> str:
     return group_baselines_table(page, G=8, name="group_lengths")
 
 
+def group_off_policy_table(page: Page) -> str:
+    """Per off-policy loss and staleness: cosine to the exact on-policy gradient / norm ratio, and
+    whether the bias test flags it."""
+    total = _group_baselines(name="group_off_policy")
+    total = total[total["param"] == "total"]
+    rows = []
+    for label, by in total.groupby("label", sort=False):
+        row = {"estimator": label}
+        for _, r in by.sort_values("problem.behaviour_shift").iterrows():
+            row[f"shift {r['problem.behaviour_shift']:g}"] = (f"{r['cosine_to_exact']:.3f} / {r['norm_ratio_to_exact']:.3f}"
+                                                             + (" *" if is_true(r["bias_significant"]) else ""))
+        rows.append(row)
+    return (f"Cosine to the exact gradient / norm ratio of the mean of R = {int(total['n_replicates'].iloc[0]):.0e} "
+            "estimates at G = 4 (* flagged by the bias test):\n\n" + _markdown(pd.DataFrame(rows))
+            + f"\n\n![bias, direction and magnitude against the staleness]"
+              f"({page.link('results/reference/group_off_policy/direction.png')})")
+
+
 def group_kl_table(page: Page) -> str:
     return group_baselines_table(page, G=4, name="group_kl")
 
@@ -364,6 +382,7 @@ PAGES: dict[Path, dict[str, Section]] = {
         "group-sizes-table": group_across_sizes_table, "group-lengths-table": group_lengths_table,
         "group-conventions-table": std_conventions_section, "group-training": group_training,
         "group-length-drift": group_length_drift, "group-kl-table": group_kl_table,
+        "group-off-policy-table": group_off_policy_table,
         "bayes-figure": bayes_figure,
         "reinmax-figure": reinmax_figure, "relax-table": relax_table,
     },

@@ -13,6 +13,7 @@ minutes on 2 cores for all of them (``group_baselines`` 23, ``all`` 16):
   OPO, ReMax, GPG, ...) against the exact gradient on the sequence policy, G = 2 to 32, two rewards;
 * ``group_lengths``: the same presets on longer completions with a length-penalised reward;
 * ``group_kl``: RLOO and GRPO with the KL estimators k1, k2, k3, k3_plus in the reward or the loss;
+* ``group_off_policy``: RLOO's off-policy losses (PPO clip, dual clip, GSPO, CISPO) on a stale policy;
 * ``relax_toy``: REINFORCE, REBAR and RELAX on the RELAX paper's toy, variance;
 * ``train_policy``, ``train_quadratic``: the score function and its baselines and the pathwise
   estimator in training, on the policy network and the Gaussian quadratic;
@@ -44,6 +45,7 @@ def runs() -> dict[str, tuple[str, list[str]]]:
         "group_baselines": ("bench.run", ["+experiment=group_baselines"]),
         "group_lengths": ("bench.run", ["+experiment=group_lengths"]),
         "group_kl": ("bench.run", ["+experiment=group_kl"]),
+        "group_off_policy": ("bench.run", ["+experiment=group_off_policy"]),
         "relax_toy": ("bench.run", ["+experiment=relax_toy"]),
         "train_policy": ("bench.train", ["+experiment=train_policy"]),
         "train_quadratic": ("bench.train", ["+experiment=train_quadratic"]),

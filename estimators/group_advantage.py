@@ -27,6 +27,7 @@ AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum
 KL_PLACES = ("none", "reward", "loss")
 KL_ESTIMATORS = ("k1", "k2", "k3", "k3_plus")
 KL_LEVELS = ("token", "sequence")
+POLICY_LOSSES = ("on_policy", "is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo")
 NEEDS_LENGTHS = frozenset({"seq_mean_token_mean", "seq_mean_token_sum_norm", "token_mean", "token_mean_microbatch"})
 
 
@@ -94,6 +95,21 @@ class GroupAdvantage(Estimator):
       sequence in the loss; the others are declared biased and their bias measured. ``kl=none`` on a
       regularised problem ignores the term (and is measured biased by it).
 
+    * ``policy_loss``: the losses of samples from an older policy :math:`\pi_{old}` (the problem's
+      ``behaviour()``; ``on_policy``, the default, samples the policy itself), with the token ratios
+      :math:`\rho_t = \pi(o_t)/\pi_{old}(o_t)` and the clip :math:`[1 - \epsilon_l, 1 + \epsilon_h]`
+      (``clip_low``, ``clip_high``), each completion's token terms aggregated as the token losses
+      are: ``is_sequence``: :math:`\prod_t\rho_t\,A` (importance sampling of the sequence, unclipped:
+      exact in expectation); ``ppo_clip``: :math:`\min(\rho_t A, \mathrm{clip}(\rho_t) A)` per token
+      (Schulman et al. 2017, PPO; verl's ``vanilla``, DAPO's clip-higher with ``clip_high`` 0.28);
+      ``dual_clip``: the same, at least :math:`c A` where :math:`A < 0` (Ye et al. 2020, "Mastering
+      Complex Control in MOBA Games"); ``gspo``: the sequence's ratio
+      :math:`s = (\prod_t\rho_t)^{1/\ell}` clipped, :math:`\min(sA, \mathrm{clip}(s)A)` on each of its
+      tokens (Zheng et al. 2025, GSPO); ``cispo``: :math:`\mathrm{sg}(\mathrm{clip}(\rho_t))\,A\log\pi(o_t)`
+      (MiniMax-M1, 2025: the clipped ratio as a weight, every token's gradient kept). At
+      :math:`\pi_{old} = \pi` each is the on-policy gradient; only ``is_sequence`` stays exact when
+      :math:`\pi_{old}` is stale (the others declared biased, their bias measured).
+
     A group whose rewards are all equal is centred to exactly 0 and gets advantage exactly 0. The
     "batch" of ``scale=batch`` and of the token means is the group and the distribution's trailing
     prompt dimensions (``prompt_dims``, 0 for an ordinary distribution), never its runs or replicates.
@@ -115,6 +131,11 @@ class GroupAdvantage(Estimator):
         "kl_estimator": choice("k1", KL_ESTIMATORS, "k1 | k2 | k3 | k3_plus (k3's value, k2's gradient)"),
         "kl_level": choice("token", KL_LEVELS, "token (k of each token's log-ratio, summed) | sequence (k of the "
                                                "sequence's)"),
+        "policy_loss": choice("on_policy", POLICY_LOSSES, " | ".join(POLICY_LOSSES) + " (samples from pi_old but "
+                                                                                     "on_policy)"),
+        "clip_low": number(0.2, minimum=0.0, doc="the ratio's clip below 1 (1 - clip_low)"),
+        "clip_high": number(0.2, minimum=0.0, doc="the ratio's clip above 1 (1 + clip_high)"),
+        "dual_clip_c": number(3.0, minimum=1.0, doc="dual_clip's bound on a negative advantage's term (c A)"),
     }
 
     def setup(self):
@@ -123,6 +144,11 @@ class GroupAdvantage(Estimator):
             needs.add("sequence_lengths")
         if self.center == "greedy":
             needs.add("greedy")
+        if self.policy_loss != "on_policy":
+            needs |= {"behaviour_policy", "sequence_lengths"}
+            if self.kl != "none":
+                raise ConfigError("estimator.kl", self.kl, f"the KL term is estimated on on-policy samples only: "
+                                                           f"use it with estimator.policy_loss=on_policy")
         if self.kl != "none":
             needs.add("reference_policy")
             if self.kl_level == "token" and self.kl == "loss":
@@ -134,8 +160,10 @@ class GroupAdvantage(Estimator):
         # in the loss has mean 0 and k3's is the gradient of KL(pi_ref || q).
         kl_exact = (self.kl == "none" or (self.kl == "reward" and self.kl_estimator == "k1")
                     or (self.kl == "loss" and self.kl_level == "sequence" and self.kl_estimator in ("k2", "k3_plus")))
+        # Off-policy, only the unclipped sequence ratio corrects pi_old's samples exactly.
         self.biased = not (self.center in ("loo", "none", "greedy") and self.scale == "none"
-                           and self.aggregation == "seq_mean_token_sum" and kl_exact)
+                           and self.aggregation == "seq_mean_token_sum" and kl_exact
+                           and self.policy_loss in ("on_policy", "is_sequence"))
 
     def describe(self):
         name = PRESETS.get((self.center, self.scale, self.aggregation))
@@ -145,6 +173,8 @@ class GroupAdvantage(Estimator):
         label = name if self.scale in ("none", "nonzero") or self.eps == default_eps else f"{name}(eps={self.eps})"
         if self.kl != "none":  # e.g. grpo+k3_loss, rloo+k2_loss_seq
             label += f"+{self.kl_estimator}_{self.kl}" + ("_seq" if self.kl_level == "sequence" else "")
+        if self.policy_loss != "on_policy":  # e.g. rloo+ppo_clip
+            label += f"+{self.policy_loss}"
         return label
 
     def check(self, dist, n_samples, cost=None):
@@ -237,7 +267,42 @@ class GroupAdvantage(Estimator):
         k3 = torch.expm1(-rho) + rho
         return k3 if self.kl_estimator == "k3" else k2 + (k3 - k2).detach()
 
+    def _off_policy_surrogate(self, dist, cost, n_samples, sampler):
+        """The surrogate of samples from pi_old (``dist.behaviour()``) with the token ratios
+        pi(o_t) / pi_old(o_t) (see the class docstring)."""
+        old = dist.behaviour()
+        x = sampler.sample(old, n_samples)
+        log_q = dist.token_log_prob(x)  # [G, *batch, L], 0 after the end
+        log_ratio = log_q - old.token_log_prob(x).detach()
+        alive = dist.alive(x).to(log_q.dtype)
+        with torch.no_grad():
+            r = cost(x)
+            prompt_dims = getattr(dist, "prompt_dims", 0)
+            lengths = dist.sequence_lengths(x)
+            greedy = cost(dist.greedy().unsqueeze(0))[0] if self.center == "greedy" else None
+            a = self.advantages(r, prompt_dims, lengths, greedy)
+            unit = self.weights(torch.ones_like(a), lengths, dist.event_shape[-1], prompt_dims)
+        low, high = 1 - self.clip_low, 1 + self.clip_high
+        A = a.unsqueeze(-1)
+        if self.policy_loss == "is_sequence":
+            per_completion = torch.exp(log_ratio.sum(-1)) * a
+        elif self.policy_loss == "gspo":  # the sequence's geometric-mean ratio, clipped, on every token
+            s = torch.exp(log_ratio.sum(-1) / lengths.to(log_q.dtype))
+            per_completion = torch.minimum(s * a, s.clamp(low, high) * a) * lengths.to(log_q.dtype)
+        else:
+            rho = torch.exp(log_ratio)
+            if self.policy_loss == "cispo":  # the clipped ratio as a weight, the gradient through log pi
+                term = rho.detach().clamp(low, high) * A * log_q
+            else:
+                term = torch.minimum(rho * A, rho.clamp(low, high) * A)
+                if self.policy_loss == "dual_clip":
+                    term = torch.where(A < 0, torch.maximum(term, self.dual_clip_c * A), term)
+            per_completion = (term * alive).sum(-1)
+        return mean_over_samples(unit * per_completion)
+
     def surrogate(self, dist, cost, n_samples, sampler, state, params=None):
+        if self.policy_loss != "on_policy":
+            return self._off_policy_surrogate(dist, cost, n_samples, sampler)
         x = sampler.sample(dist, n_samples)
         kl = None
         if self.kl == "none":

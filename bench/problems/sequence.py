@@ -14,6 +14,8 @@ equal to the prompt's target sequence (positions after the end count as the end 
 accepted sets are drawn (``problem.data_seed``) so that the prompts differ in difficulty: at theta0
 their success probabilities are close to ``linspace(0.05, 0.9, n_prompts)``. ``problem.length_penalty``
 subtracts ``length_penalty * length / max_length`` from either reward, so that length matters.
+``problem.behaviour_shift`` makes the off-policy losses' pi_old a stale policy: the logits moved by
+that times a fixed standard normal table (``problem.behaviour_seed``); the objective stays E_q[r].
 ``problem.kl_beta`` regularises the objective towards a reference policy, ``pi_ref`` (the same
 network initialised from ``problem.ref_seed``): ``E_q[r] - kl_beta KL(q || pi_ref)`` per prompt,
 the KL by enumeration too; the distribution then offers the reference's token log-probabilities
@@ -53,15 +55,19 @@ class SequenceDistribution(D.Distribution):
     completion's number of tokens, the end token included), ``greedy`` (each prompt's greedy
     completion) and one trailing prompt dimension. With ``reference_logits`` (a reference policy's
     table, without gradient) it also offers ``reference_policy``: ``token_log_prob`` and
-    ``reference_token_log_prob`` per token, and ``kl_beta``, the objective's KL coefficient."""
+    ``reference_token_log_prob`` per token, and ``kl_beta``, the objective's KL coefficient.
+    ``behaviour()`` is the policy the samples of an off-policy loss come from, pi_old: this one,
+    detached, its logits moved by ``behaviour_offset`` where given (a stale policy)."""
 
     arg_constraints: dict = {}
     has_rsample = False
-    capabilities = frozenset({"sequence_lengths", "sequence", "greedy"})
+    capabilities = frozenset({"sequence_lengths", "sequence", "greedy", "behaviour_policy"})
     prompt_dims = 1  # trailing batch dimensions that are prompts of one estimate (group baselines pool them)
 
-    def __init__(self, logits: torch.Tensor, reference_logits: torch.Tensor | None = None, kl_beta: float = 0.0):
+    def __init__(self, logits: torch.Tensor, reference_logits: torch.Tensor | None = None, kl_beta: float = 0.0,
+                 behaviour_offset: torch.Tensor | None = None):
         self.logits, self.reference_logits, self.kl_beta = logits, reference_logits, kl_beta
+        self.behaviour_offset = behaviour_offset
         self.length, self.vocab = logits.shape[-3], logits.shape[-1]
         if reference_logits is not None:
             self.capabilities = type(self).capabilities | {"reference_policy"}
@@ -77,7 +83,14 @@ class SequenceDistribution(D.Distribution):
 
     def expand(self, batch_shape, _instance=None):
         return SequenceDistribution(self.logits.expand(*batch_shape, *self.logits.shape[-3:]), self.reference_logits,
-                                    self.kl_beta)
+                                    self.kl_beta, self.behaviour_offset)
+
+    def behaviour(self) -> "SequenceDistribution":
+        """pi_old: the policy detached, its logits moved by ``behaviour_offset`` where given."""
+        old = self.logits.detach()
+        if self.behaviour_offset is not None:
+            old = old + self.behaviour_offset.to(old)
+        return SequenceDistribution(old)
 
     def _step_logits(self, x: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
         """The logits (of ``logits``, default the policy's table) of each position's token given the
@@ -166,6 +179,9 @@ class SequencePolicy(Problem):
         "length_penalty": number(0.0, minimum=0.0, doc="subtracted from the reward times length / max_length"),
         "kl_beta": number(0.0, minimum=0.0, doc="the objective is E[r] - kl_beta KL(q || pi_ref)"),
         "ref_seed": integer(1, minimum=0, doc="pi_ref: the policy network initialised from this seed"),
+        "behaviour_shift": number(0.0, minimum=0.0, doc="pi_old's logits: the policy's plus this times a fixed "
+                                                         "standard normal table (off-policy losses' samples)"),
+        "behaviour_seed": integer(2, minimum=0, doc="the seed of that table"),
         "init_seed": integer(0, minimum=0), "data_seed": integer(0, minimum=0),
     }
 
@@ -175,6 +191,10 @@ class SequencePolicy(Problem):
             raise ConfigError("problem.max_length", L, f"with problem.vocab={V} makes {V}^{L} token codes; the "
                                                        f"enumeration allows at most {MAX_CODES:,} (4^10)")
         self._theta0 = self._initial_theta(self.init_seed)
+        # pi_old of the off-policy losses: the policy's logits moved along a fixed random table.
+        g = torch.Generator().manual_seed(self.behaviour_seed)
+        self._behaviour_offset = (self.behaviour_shift * torch.randn(P, L, V + 1, V, generator=g, dtype=torch.float64)
+                                  if self.behaviour_shift else None)
         # The reference policy of the KL term: another initialisation of the same network.
         self._reference_logits = self.encode(self._initial_theta(self.ref_seed))["logits"] if self.kl_beta else None
         self.completions = all_completions(V, L)  # [M, L]
@@ -234,10 +254,9 @@ class SequencePolicy(Problem):
         return {"logits": h @ theta["output.weight"][..., None, None, :, :] + theta["output.bias"][..., None, None, None, :]}
 
     def distribution(self, phi):
-        if self._reference_logits is None:
-            return SequenceDistribution(phi["logits"])
-        reference = self._reference_logits.to(device=phi["logits"].device, dtype=phi["logits"].dtype)
-        return SequenceDistribution(phi["logits"], reference, self.kl_beta)
+        logits = phi["logits"]
+        like = lambda t: None if t is None else t.to(device=logits.device, dtype=logits.dtype)  # noqa: E731
+        return SequenceDistribution(logits, like(self._reference_logits), self.kl_beta, like(self._behaviour_offset))
 
     def _rewards(self, like):
         return self.rewards.to(device=like.device, dtype=like.dtype if like.is_floating_point() else torch.float64)

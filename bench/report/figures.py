@@ -321,35 +321,42 @@ def fig_accuracy_vs_cost(df: pd.DataFrame, exact: pd.DataFrame | None = None) ->
 
 
 def fig_direction(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[plt.Figure | None, str]:
-    """Bias (in standard errors), cosine to the exact gradient and norm ratio against n_samples:
+    """Bias (in standard errors), cosine to the exact gradient and norm ratio against n_samples (or,
+    where n_samples is not swept, a swept numeric problem key, e.g. the off-policy losses' staleness):
     whether an estimator costs direction or only magnitude."""
     if "cosine_to_exact" not in df:
         return None, "needs the cosine_to_exact column"
     ok = measured(df)
     ok = ok[(ok["param"] == "total") & ok["cosine_to_exact"].notna()]
-    if ok.empty or ok["n_samples"].nunique() < 2 or not (ok["bias_significant"].fillna(False).astype(bool)).any():
-        return None, "needs a sweep over at least two values of n_samples with a biased estimator"
-    ok, order, extra = add_panel(ok, ["problem"], exclude=["n_samples"])
+    keys = [] if ok.empty else (["n_samples"] if ok["n_samples"].nunique() > 1 else []) + swept_problem_keys(ok)
+    if not keys or not (ok["bias_significant"].fillna(False).astype(bool)).any():
+        return None, "needs a sweep over n_samples or a numeric problem key with a biased estimator"
+    x = keys[0]
+    ok, order, extra = add_panel(ok, ["problem"], exclude=[x])
     metrics = ["bias / bias_se", "cosine to the exact gradient", "|mean estimate| / |exact gradient|"]
     long = pd.concat([ok.assign(metric=metrics[0], value=ok["bias"] / ok["bias_se"]),
                       ok.assign(metric=metrics[1], value=ok["cosine_to_exact"]),
                       ok.assign(metric=metrics[2], value=ok["norm_ratio_to_exact"])])
     g = facet_grid(long, "metric", row="panel", hue="label", height=3.2, col_order=metrics, row_order=order)
-    g.map_dataframe(sns.lineplot, x="n_samples", y="value", errorbar=None)
-    n = np.array(sorted(ok["n_samples"].unique()), dtype=float)
+    g.map_dataframe(sns.lineplot, x=x, y="value", errorbar=None)
+    n = np.array(sorted(ok[x].unique()), dtype=float)
     for (panel, metric), ax in g.axes_dict.items():
-        ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=metric)
-        _log_ticks(ax, "x", n)
+        if x == "n_samples":
+            ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=metric)
+            _log_ticks(ax, "x", n)
+        else:
+            ax.set(xlabel=x, ylabel=metric)
         if metric == metrics[0]:
             ax.axhline(Z_999, color="k", ls=":", lw=1)
             ax.set_yscale("symlog")
             ax.set_ylim(bottom=0)  # a bias in standard errors is never negative
         else:
             ax.axhline(1.0, color="k", ls=":", lw=1)
-        if metric == metrics[2]:
+        if metric == metrics[2] and x == "n_samples":
             ax.plot(n, (n - 1) / n, "k--", lw=1)
-    refs = [_reference("3.29 standard errors (left) / 1, the exact value (others)", color="k", ls=":", lw=1),
-            _reference("(G-1)/G: mean-centring that includes the sample itself", color="k", ls="--", lw=1)]
+    refs = [_reference("3.29 standard errors (left) / 1, the exact value (others)", color="k", ls=":", lw=1)]
+    if x == "n_samples":
+        refs.append(_reference("(G-1)/G: mean-centring that includes the sample itself", color="k", ls="--", lw=1))
     fig = _finish(g, extra_handles=refs)
     return fig, "total over theta; the mean of n_replicates estimates" + (f"; {_panels_note(extra)}" if extra else "")
 
@@ -394,7 +401,7 @@ FIGURES = [
     ("time", "Wall-clock per estimate",
      "Median latency of one estimate as a training step pays it (encode, surrogate, backward), with whiskers "
      "at the first and third quartiles.", fig_time),
-    ("direction", "Bias, direction and magnitude against n_samples",
+    ("direction", "Bias, direction and magnitude against n_samples (or a swept problem key)",
      "For each estimator, the bias in standard errors, the cosine between the mean estimate and the exact gradient, "
      "and the ratio of their norms: a biased estimator may cost direction or only magnitude.", fig_direction),
     ("component_shares", "Each component's share of the mean update",

@@ -1,8 +1,10 @@
-"""RLOO, GRPO and Dr. GRPO against the exact gradient on the sequence policy (the done-when of the
-group-baselines issue), and the advantages' formulas and edge cases."""
+"""The group estimators on the sequence policy: RLOO, GRPO and Dr. GRPO against the exact gradient,
+the advantages' formulas and edge cases, every aggregation against a trainer's loss, micro-batching,
+GRPO's std conventions, the advantage estimators, the KL terms and the off-policy losses."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -307,3 +309,40 @@ def test_kl_options_are_checked():
                             n_replicates=50, seed=1) for k in ("k3", "k3_plus")]
     assert same[0].equals(same[1])
     assert _with("grpo", kl="loss", kl_estimator="k3").describe() == "grpo+k3_loss"
+
+
+# --- Off-policy losses: samples from a stale policy ---------------------------------------------
+
+OFF_POLICY = ("is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo")
+
+
+def test_every_off_policy_loss_is_the_on_policy_gradient_when_pi_old_is_pi():
+    """behaviour_shift 0: pi_old is the policy, every ratio is 1 with the gradient of log pi, so each
+    loss gives RLOO's on-policy estimates, estimate for estimate (the same samples, seed 3)."""
+    on = bench.estimates("sequence_policy", "rloo", n_samples=4, n_replicates=200, seed=3, dtype=torch.float64)
+    for loss in OFF_POLICY:
+        off = bench.estimates("sequence_policy", {"name": "rloo", "policy_loss": loss}, n_samples=4,
+                              n_replicates=200, seed=3, dtype=torch.float64)
+        np.testing.assert_allclose(off.to_numpy(), on.to_numpy(), rtol=1e-10, atol=1e-12, err_msg=loss)
+
+
+@pytest.mark.parametrize("loss", OFF_POLICY)
+def test_only_the_unclipped_sequence_ratio_is_exact_off_policy(loss):
+    """pi_old's logits moved by a standard normal table (behaviour_shift 1), R = 20,000 at G = 4
+    (seed 0): the sequence's importance weight passes the bias test; the clipped and per-token
+    ratios are flagged, as declared."""
+    estimator = _with("rloo", policy_loss=loss)
+    assert estimator.biased == (loss != "is_sequence")
+    df = bench.measure({"name": "sequence_policy", "behaviour_shift": 1.0}, estimator, n_samples=4,
+                       n_replicates=20_000, timing=False)
+    total = df[df["param"] == "total"].iloc[0]
+    assert total["bias_significant"] is not None and bool(total["bias_significant"]) == (loss != "is_sequence")
+
+
+def test_off_policy_losses_refuse_a_kl_term_and_need_a_behaviour_policy():
+    df = bench.compare(KL_PROBLEM, {"name": "rloo", "policy_loss": "ppo_clip", "kl": "loss"}, n_samples=4,
+                       n_replicates=100, timing=False)
+    assert df["status"].iloc[0] == "invalid_config" and "estimator.kl='loss'" in df["message"].iloc[0]
+    with pytest.raises(bench.NotApplicable, match="needs behaviour_policy"):
+        bench.measure("bernoulli_toy", {"name": "rloo", "policy_loss": "ppo_clip"}, n_samples=4, n_replicates=100)
+    assert _with("rloo", policy_loss="gspo").describe() == "rloo+gspo"
