@@ -267,6 +267,18 @@ class GroupAdvantage(Estimator):
         k3 = torch.expm1(-rho) + rho
         return k3 if self.kl_estimator == "k3" else k2 + (k3 - k2).detach()
 
+    @torch.no_grad()
+    def _advantages_of(self, dist, cost, x, r=None):
+        """The samples' advantages (of rewards ``r``, default ``cost(x)``) and the aggregation's
+        weights as a function of them (``weigh(a)``; ``weigh(1)``: a unit advantage's)."""
+        r = cost(x) if r is None else r  # [G, *batch]
+        prompt_dims = getattr(dist, "prompt_dims", 0)
+        lengths = dist.sequence_lengths(x) if "sequence_lengths" in self.requires else None
+        greedy = cost(dist.greedy().unsqueeze(0))[0] if self.center == "greedy" else None
+        a = self.advantages(r, prompt_dims, lengths, greedy)
+        max_length = dist.event_shape[-1] if dist.event_shape else 1
+        return a, lengths, lambda v: self.weights(v, lengths, max_length, prompt_dims)
+
     def _off_policy_surrogate(self, dist, cost, n_samples, sampler):
         """The surrogate of samples from pi_old (``dist.behaviour()``) with the token ratios
         pi(o_t) / pi_old(o_t) (see the class docstring)."""
@@ -275,13 +287,8 @@ class GroupAdvantage(Estimator):
         log_q = dist.token_log_prob(x)  # [G, *batch, L], 0 after the end
         log_ratio = log_q - old.token_log_prob(x).detach()
         alive = dist.alive(x).to(log_q.dtype)
-        with torch.no_grad():
-            r = cost(x)
-            prompt_dims = getattr(dist, "prompt_dims", 0)
-            lengths = dist.sequence_lengths(x)
-            greedy = cost(dist.greedy().unsqueeze(0))[0] if self.center == "greedy" else None
-            a = self.advantages(r, prompt_dims, lengths, greedy)
-            unit = self.weights(torch.ones_like(a), lengths, dist.event_shape[-1], prompt_dims)
+        a, lengths, weigh = self._advantages_of(dist, cost, x)
+        unit = weigh(torch.ones_like(a))
         low, high = 1 - self.clip_low, 1 + self.clip_high
         A = a.unsqueeze(-1)
         if self.policy_loss == "is_sequence":
@@ -312,25 +319,18 @@ class GroupAdvantage(Estimator):
             log_prob = log_q.sum(-1)
             kl = self.kl_values(log_q if self.kl == "loss" else log_q.detach(),
                                 dist.reference_token_log_prob(x))  # [G, *batch, L or 1]
-        with torch.no_grad():
-            r = cost(x)  # [G, *batch]
-            if self.kl == "reward":  # the sequence's KL estimate, subtracted from its reward
-                r = r - dist.kl_beta * kl.sum(-1)
-            prompt_dims = getattr(dist, "prompt_dims", 0)
-            lengths = dist.sequence_lengths(x) if "sequence_lengths" in self.requires else None
-            greedy = cost(dist.greedy().unsqueeze(0))[0] if self.center == "greedy" else None
-            a = self.advantages(r, prompt_dims, lengths, greedy)
-            max_length = dist.event_shape[-1] if dist.event_shape else 1
-            weight = self.weights(a, lengths, max_length, prompt_dims)
-        surrogate = mean_over_samples(weight * log_prob)
+        r = None
+        if self.kl == "reward":  # the sequence's KL estimate, subtracted from its reward
+            with torch.no_grad():
+                r = cost(x) - dist.kl_beta * kl.sum(-1)
+        a, _, weigh = self._advantages_of(dist, cost, x, r)
+        surrogate = mean_over_samples(weigh(a) * log_prob)
         if self.kl != "loss":
             return surrogate
         if self.kl_level == "sequence":  # one term per completion
             penalty = kl.squeeze(-1)
         else:  # each token's term, aggregated as the token losses are (the weight of a unit advantage)
-            with torch.no_grad():
-                unit = self.weights(torch.ones_like(weight), lengths, max_length, prompt_dims)
-            penalty = unit * kl.sum(-1)
+            penalty = weigh(torch.ones_like(a)) * kl.sum(-1)
         return surrogate - dist.kl_beta * mean_over_samples(penalty)
 
 
