@@ -264,6 +264,19 @@ def _table(path):
     return df[cols].sort_values(["job", "param"]).reset_index(drop=True)
 
 
+def _accounted(ids, expect: int, wait_s: float = 60.0) -> str:
+    """sacct's lines for the jobs ``ids``: slurmctld hands a finished job to slurmdbd asynchronously,
+    so its record can lag the job's end by seconds (one CI run saw 3 of 4); wait for ``expect``
+    COMPLETED lines, at most ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-j", ",".join(ids), "-o", "JobID,State"], capture_output=True,
+                             text=True).stdout
+        if out.count("COMPLETED") >= expect or time.monotonic() > deadline:
+            return out
+        time.sleep(1.0)
+
+
 def test_a_sweep_through_slurm_gives_the_basic_launchers_table_and_a_killed_job_is_a_row(slurm, tmp_path):
     sweep = ["-m", "estimator=score_function,reparameterization", "n_samples=1,2", *FAST]
     basic = run_cli(*sweep, f"hydra.sweep.dir={tmp_path / 'basic'}")
@@ -273,8 +286,7 @@ def test_a_sweep_through_slurm_gives_the_basic_launchers_table_and_a_killed_job_
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     pd.testing.assert_frame_equal(_table(tmp_path / "basic" / "results.csv"), _table(tmp_path / "slurm" / "results.csv"))
     ids = {p.name.split("_")[0] for p in (tmp_path / "slurm" / ".submitit").iterdir() if p.is_dir() and "_" in p.name}
-    accounted = subprocess.run(["sacct", "-n", "-X", "-j", ",".join(ids), "-o", "JobID,State"], capture_output=True,
-                               text=True).stdout
+    accounted = _accounted(ids, expect=4)
     assert accounted.count("COMPLETED") == 4, accounted  # the jobs really went through SLURM
     user = tmp_path / "user"
     (user / "problem").mkdir(parents=True)
