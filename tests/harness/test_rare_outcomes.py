@@ -1,7 +1,7 @@
 """The statistics where LLM training lives: sparse rewards, rare outcomes, skewed estimates, a law
 at a stationary point, a short EMA warm-up. The quick tests pin each rule on a job; the slow ones
 (``python -m pytest -m slow``) pin the level, coverage and power on smaller simulations than
-``bench.calibrate``'s (whose table is in the README)."""
+``bench.calibrate``'s (whose table is in results/calibration/README.md)."""
 
 import math
 
