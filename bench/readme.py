@@ -158,18 +158,26 @@ def group_summary_table(page: Page, G: int = 4) -> str:
             "(flagged: the bias test at family-wise 0.1 %):\n\n" + _markdown(table))
 
 
+def _direction_rows(total: pd.DataFrame, key: str, header: Callable, flagged: bool = False) -> list[dict]:
+    """One row per estimator: for each value of ``key`` (a column ``header(value)``), the cosine to
+    the exact gradient / the norm ratio of the mean estimate, `` *`` where the bias test flags it
+    (``flagged``)."""
+    rows = []
+    for label, by in total.groupby("label", sort=False):
+        row = {"estimator": label}
+        for _, r in by.sort_values(key).iterrows():
+            row[header(r[key])] = (f"{r['cosine_to_exact']:.3f} / {r['norm_ratio_to_exact']:.3f}"
+                                   + (" *" if flagged and is_true(r["bias_significant"]) else ""))
+        rows.append(row)
+    return rows
+
+
 def group_across_sizes_table(page: Page) -> str:
     """Cosine to the exact gradient and norm ratio of every group baseline's mean estimate, per G."""
     total = _group_baselines()
     total = total[total["param"] == "total"]
-    rows = []
-    for reward in _rewards(total):
-        part = total[total["problem.reward"] == reward]
-        for label, by in part.groupby("label", sort=False):
-            row = {"reward": reward, "estimator": label}
-            for _, r in by.sort_values("n_samples").iterrows():
-                row[f"G = {int(r['n_samples'])}"] = f"{r['cosine_to_exact']:.3f} / {r['norm_ratio_to_exact']:.3f}"
-            rows.append(row)
+    rows = [{"reward": reward, **row} for reward in _rewards(total)
+            for row in _direction_rows(total[total["problem.reward"] == reward], "n_samples", lambda v: f"G = {int(v)}")]
     return ("Cosine to the exact gradient / norm ratio of the mean estimate (R = 1e5 each; 1.000 / 1.000 is "
             "unbiased up to noise, see the bias test in the report):\n\n" + _markdown(pd.DataFrame(rows)))
 
@@ -204,13 +212,7 @@ def group_off_policy_table(page: Page) -> str:
     whether the bias test flags it."""
     total = _group_baselines(name="group_off_policy")
     total = total[total["param"] == "total"]
-    rows = []
-    for label, by in total.groupby("label", sort=False):
-        row = {"estimator": label}
-        for _, r in by.sort_values("problem.behaviour_shift").iterrows():
-            row[f"shift {r['problem.behaviour_shift']:g}"] = (f"{r['cosine_to_exact']:.3f} / {r['norm_ratio_to_exact']:.3f}"
-                                                             + (" *" if is_true(r["bias_significant"]) else ""))
-        rows.append(row)
+    rows = _direction_rows(total, "problem.behaviour_shift", lambda v: f"shift {v:g}", flagged=True)
     return (f"Cosine to the exact gradient / norm ratio of the mean of R = {int(total['n_replicates'].iloc[0]):.0e} "
             "estimates at G = 4 (* flagged by the bias test):\n\n" + _markdown(pd.DataFrame(rows))
             + f"\n\n![bias, direction and magnitude against the staleness]"
@@ -242,8 +244,8 @@ def group_length_drift(page: Page) -> str:
     rows = []
     for label, by in curves.groupby("label", sort=False):
         first, last = by[by["step"] == 0], by[by["step"] == by["step"].max()]
-        rows.append({"estimator": label, "aggregation": by["estimator.aggregation"].iloc[0]
-                     if "estimator.aggregation" in by and pd.notna(by["estimator.aggregation"].iloc[0]) else "",
+        rows.append({"estimator": label,
+                     "aggregation": by["estimator.aggregation"].fillna("").iloc[0] if "estimator.aggregation" in by else "",
                      "mean length at θ0": f"{first['metric.mean_length'].mean():.3f}",
                      f"mean length after {int(last['step'].iloc[0])} steps": mean_with_interval(last["metric.mean_length"]),
                      "success probability": mean_with_interval(last["metric.success"]),
