@@ -57,7 +57,7 @@ def _group(group: str, spec):
 def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int, seed: int = 0,
             device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
             chunk_elements: int | None = None, compile: bool = False, timing: bool = True,
-            timing_min_run_time: float = 0.2, progress: bool = False) -> pd.DataFrame:
+            timing_min_run_time: float = 0.2, progress: bool = False, sampling: str = "iid") -> pd.DataFrame:
     """Measure one estimator on one problem: the variance, bias, MSE and time of one gradient
     estimate from ``n_samples`` samples, over ``n_replicates`` independent estimates.
 
@@ -74,24 +74,24 @@ def measure(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int,
     """
     config = _config(problem, estimator, n_samples=n_samples, n_replicates=n_replicates, seed=seed, device=device,
                      dtype=dtype, chunk_elements=chunk_elements, compile=compile, timing=timing,
-                     timing_min_run_time=timing_min_run_time, progress=progress)
+                     timing_min_run_time=timing_min_run_time, progress=progress, sampling=sampling)
     return run_config(config, problem=problem if isinstance(problem, Problem) else None,
                       estimator=estimator if isinstance(estimator, Estimator) else None, raise_errors=True)
 
 
 def estimates(problem: ComponentSpec, estimator: ComponentSpec, *, n_samples: int, n_replicates: int,
               seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
-              chunk_elements: int | None = None) -> pd.DataFrame:
+              chunk_elements: int | None = None, sampling: str = "iid") -> pd.DataFrame:
     """The ``n_replicates`` estimates themselves (the gradient with respect to theta, each from
     ``n_samples`` samples), one row each, a column per coordinate (``mu[0]``, ``fc1.weight[3]``, ...):
     the same numbers :func:`measure`'s statistics are made of, for the same seed."""
     config = _config(problem, estimator, n_samples=n_samples, n_replicates=n_replicates, seed=seed, device=device,
-                     dtype=dtype, chunk_elements=chunk_elements, timing=False)
+                     dtype=dtype, chunk_elements=chunk_elements, timing=False, sampling=sampling)
     spec = job_spec(config)
     p = problem if isinstance(problem, Problem) else build_problem(config["problem"])
     e = estimator if isinstance(estimator, Estimator) else build_estimator(config["estimator"])
     harness = Harness(p, e, n_samples=spec.n_samples, device=spec.device, dtype=spec.dtype,
-                      chunk_elements=spec.chunk_elements)
+                      chunk_elements=spec.chunk_elements, sampling=spec.sampling)
     kept = harness.run(spec.n_replicates, spec.seed, keep_estimates=True).estimates[0].numpy()
     names = [f"{name}[{i}]" for name, value in p.init_params("cpu", spec.dtype).items() for i in range(value.numel())]
     return pd.DataFrame(kept, columns=names)

@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from estimators.options import ConfigError, check_bool, check_choice, check_number
+from estimators.sampling import SAMPLING_MODES
 
 from .harness import MAX_SEED, default_chunk_elements
 from .results import flatten
@@ -53,6 +54,7 @@ class JobSpec:
     timing_min_run_time: float
     progress: bool
     compile: bool
+    sampling: str = "iid"
 
 
 def check_device(device: Any) -> str:
@@ -81,8 +83,12 @@ def job_spec(cfg: Mapping[str, Any]) -> JobSpec:
         raise ConfigError("resume", cfg["resume"], "choose true, false or retry (true, and run again the jobs that "
                           "ended in an error)")
     min_run_time = check_number("timing_min_run_time", cfg["timing_min_run_time"], positive=True)
+    sampling = check_choice("sampling", cfg.get("sampling", "iid"), SAMPLING_MODES)
+    if sampling != "iid" and cfg.get("compile", False):
+        raise ConfigError("compile", True, f"the compiled step draws iid noise only; use sampling=iid or compile=false")
     return JobSpec(n_samples, n_replicates, seed, device, DTYPES[cfg["dtype"]], chunk_elements,
-                   cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)))
+                   cfg["timing"], float(min_run_time), bool(cfg.get("progress", True)), bool(cfg.get("compile", False)),
+                   sampling)
 
 
 def recorded(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from estimators.options import ConfigError
 from .compiled import CompiledStep
 from .geometry import exact_gradients, gather, gradients, replicate, with_runs
 from .problems import Problem
-from .statistics import GradientMoments, Projection, batch_size
+from .statistics import STATE_LAGS, GradientMoments, Projection, batch_size
 
 DEFAULT_CHUNK_ELEMENTS = 2**19  # on a CPU (results/perf/README.md: the chunk sweep)
 CUDA_CHUNK_ELEMENTS = 2**21  # on a GPU, where a chunk's fixed cost dominates small chunks
@@ -91,8 +91,9 @@ class Harness:
     def __init__(self, problem: Problem, estimator: Estimator, *, n_samples: int,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  chunk_elements: int | None = None, compile: bool = False,
-                 theta: dict[str, torch.Tensor] | None = None):
+                 theta: dict[str, torch.Tensor] | None = None, sampling: str = "iid"):
         self.problem, self.estimator, self.n_samples = problem, estimator, n_samples
+        self.sampling = sampling  # how the samples of one estimate are drawn (estimators.sampling)
         self.device, self.dtype = device, dtype
         theta = with_runs(theta, problem, device, dtype)
         self.n_runs = next(iter(theta.values())).shape[0]
@@ -139,14 +140,14 @@ class Harness:
             self.projection, S, n_replicates, self.device, shift=self.exact_phi,
             batch=batch_size(n_replicates, estimator.memory_steps(), S,
                              self.projection.n_phi + len(self.projection.rows)),
-            warmup_batches=1 if estimator.memory_steps() > 0 else 0)
+            lags=STATE_LAGS if estimator.memory_steps() > 0 else 0)
         if self.compiled is not None and moments.shift is None:  # the compiled step subtracts a known shift
             moments.shift = self.estimates(2, Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device), None).double().mean(2)
-        sampler = sampler or Sampler.seeded(seed, self.device)
+        sampler = sampler or Sampler.seeded(seed, self.device, self.sampling)
         fresh = state is None
         state = estimator.init_state() if fresh else state
         # A learning estimator trains (and freezes) its state here, from a stream of its own.
-        warm_up = Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device)
+        warm_up = Sampler.seeded(seed + WARMUP_SEED_OFFSET, self.device, self.sampling)
         estimator.prepare(self._one_step, self.cost, self.n_samples, warm_up, state, fresh)
         initial_state = copy.deepcopy(state)
         C = moments.aligned_chunk(self.chunk)

@@ -45,10 +45,11 @@ def measure_job(config: dict[str, Any], problem: Problem, estimator: Estimator) 
     """The measured rows of one job (raises ConfigError/NotApplicable for a job that cannot run)."""
     spec = job_spec(config)
     harness = Harness(problem, estimator, n_samples=spec.n_samples, device=spec.device, dtype=spec.dtype,
-                      chunk_elements=spec.chunk_elements, compile=spec.compile)
+                      chunk_elements=spec.chunk_elements, compile=spec.compile, sampling=spec.sampling)
     m = harness.run(spec.n_replicates, spec.seed, progress=spec.progress)
     latency = (time_one_estimate(problem, estimator, spec.n_samples, spec.device, spec.dtype,
-                                 spec.timing_min_run_time, spec.seed + 1) if spec.timing else None)
+                                 spec.timing_min_run_time, spec.seed + 1, sampling=spec.sampling)
+               if spec.timing else None)
     evals = harness.evals_per_estimate
     exact = exact_variance(problem, estimator, spec.n_samples, spec.n_replicates) or {}
     message = m.message()

@@ -29,7 +29,9 @@ from .catalog import TABLES
 from .microbatching import CONVENTIONS_FILE, FILE as MICROBATCHING_FILE, conventions_markdown
 from .microbatching import markdown_table as microbatching_markdown
 from .perf import markdown_table as perf_markdown, trainer_markdown
+from .perf.workloads import workload_markdown
 from .presets import preset_names
+from .readme_latent import digits_vae_table, digits_vae_training, rsample_error_table, sampling_table
 from .reference import runs
 from .results import CURVES_FILE, is_true, mean_with_interval, read_table, with_se
 
@@ -280,6 +282,10 @@ def relax_table(page: Page) -> str:
             + f"\n\n![RELAX toy learning curves]({page.link('results/reference/train_relax_toy/curve_steps.png')})")
 
 
+def perf_workloads_table(page: Page) -> str:
+    return workload_markdown(_read(RESULTS / "perf" / "workloads.csv"))
+
+
 def calibration_table(page: Page) -> str:
     return calibration_markdown(_read(RESULTS / "calibration" / "calibration.csv"))
 
@@ -387,10 +393,13 @@ PAGES: dict[Path, dict[str, Section]] = {
         "group-off-policy-table": group_off_policy_table,
         "bayes-figure": bayes_figure,
         "reinmax-figure": reinmax_figure, "relax-table": relax_table,
+        "digits-vae-table": digits_vae_table, "digits-vae-training": digits_vae_training,
+        "sampling-table": sampling_table, "rsample-error-table": rsample_error_table,
     },
     RESULTS / "calibration" / "README.md": {"calibration-table": calibration_table, "floor-table": floor_table},
     RESULTS / "benchmarks" / "README.md": {"benchcheck-table": benchcheck_table},
-    RESULTS / "perf" / "README.md": {"perf-table": perf_table, "perf-cuda-table": perf_cuda_table},
+    RESULTS / "perf" / "README.md": {"perf-table": perf_table, "perf-cuda-table": perf_cuda_table,
+                                     "perf-workloads-table": perf_workloads_table},
 }
 COMPONENT_SECTIONS = frozenset({"estimators-table", "problems-table", "applicability-table"})
 
@@ -401,7 +410,8 @@ MACHINE_COLUMNS = frozenset({
     "naive loop /s", "harness /s", "compiled /s", "closed form /s", "optax + jax.jit /s", "harness ÷ naive",
     "harness ÷ closed", "compiled ÷ closed", "harness ÷ peer", "compiled ÷ peer", "spread (harness)", "compile (s)",
     "peer's jit (s)", "the question's loop (run-steps/s)", "batched trainer (run-steps/s)", "ratio", "run-steps/s",
-    "compares with a false alarm", "benchmarks falsely flagged", "2x slowdown flagged"})
+    "compares with a false alarm", "benchmarks falsely flagged", "2x slowdown flagged", "exact gradients /s",
+    "GFLOP/s", "matmul GFLOP/s", "enumeration ÷ matmul time", "spread"})
 MACHINE_LINES = ("torch ", "Memory:", "Peak GPU memory")
 _CELL = re.compile(r"(?<!\\)\|")
 

@@ -15,13 +15,17 @@ minutes on 2 cores for all of them (``group_baselines`` 23, ``all`` 16):
 * ``group_kl``: RLOO and GRPO with the KL estimators k1, k2, k3, k3_plus in the reward or the loss;
 * ``group_off_policy``: RLOO's off-policy losses (PPO clip, dual clip, GSPO, CISPO) on a stale policy;
 * ``relax_toy``: REINFORCE, REBAR and RELAX on the RELAX paper's toy, variance;
+* ``digits_vae``: every discrete estimator's encoder gradient on the digits VAE (12 bits, exact by
+  enumeration);
+* ``sampling``: iid, antithetic and RQMC samples, variance against n (its slope);
 * ``train_policy``, ``train_quadratic``: the score function and its baselines and the pathwise
   estimator in training, on the policy network and the Gaussian quadratic;
 * ``train_group_baselines``: RLOO, GRPO and Dr. GRPO training the sequence policy;
 * ``train_group_lengths``: the loss aggregations training it on longer completions: length drift;
 * ``train_reinmax_polynomial``: the ReinMax paper's polynomial toy with Adam at 1e-3;
 * ``train_bayes_logreg``: the gradient variance along training of the Bayesian logistic regression;
-* ``train_relax_toy``: the RELAX toy's learning curves.
+* ``train_relax_toy``: the RELAX toy's learning curves;
+* ``train_digits_vae``: the digits VAE trained, exact train and test ELBO along training.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def runs() -> dict[str, tuple[str, list[str]]]:
         "group_kl": ("bench.run", ["+experiment=group_kl"]),
         "group_off_policy": ("bench.run", ["+experiment=group_off_policy"]),
         "relax_toy": ("bench.run", ["+experiment=relax_toy"]),
+        "digits_vae": ("bench.run", ["+experiment=digits_vae"]),
+        "sampling": ("bench.run", ["+experiment=sampling"]),
         "train_policy": ("bench.train", ["+experiment=train_policy"]),
         "train_quadratic": ("bench.train", ["+experiment=train_quadratic"]),
         "train_group_baselines": ("bench.train", ["+experiment=train_group_baselines"]),
@@ -54,6 +60,7 @@ def runs() -> dict[str, tuple[str, list[str]]]:
         "train_reinmax_polynomial": ("bench.train", ["+experiment=reinmax_polynomial"]),
         "train_bayes_logreg": ("bench.train", ["+experiment=bayes_logreg"]),
         "train_relax_toy": ("bench.train", ["+experiment=train_relax_toy"]),
+        "train_digits_vae": ("bench.train", ["+experiment=train_digits_vae"]),
     }
 
 

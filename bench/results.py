@@ -50,7 +50,7 @@ STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
 MEASURED_STATUSES = frozenset({"ok", "nonfinite"})  # jobs whose rows hold statistics
 # The root keys of conf/base.yaml and conf/train.yaml (a test keeps the two lists equal): with the
 # groups' columns (problem, estimator, optimizer and their options) they are a job's configuration.
-ROOT_KEYS = ("n_samples", "n_replicates", "seed", "device", "dtype", "chunk_elements", "compile", "timing",
+ROOT_KEYS = ("n_samples", "n_replicates", "seed", "device", "dtype", "chunk_elements", "sampling", "compile", "timing",
              "timing_min_run_time", "progress", "resume", "allow_not_applicable", "steps", "n_seeds", "log_every",
              "variance_every", "variance_replicates")
 GROUPS = ("problem", "estimator", "optimizer")

@@ -17,19 +17,24 @@ dtype (sums of a batch, pairwise, in that dtype), the sums across batches in flo
 
 * ``variance = (sum q_t - R mu^T K_t mu) / (R - 1)``: the trace of the row's covariance;
 * ``variance_se``: by **batch means** over the replicate order. The replicates are cut into B
-  consecutive batches (at most 1024; for an estimator with state, each at least 10 times the
-  number of steps its state remembers, e.g. ``10 / (1 - decay)`` for an EMA baseline, and the first
-  batch, its warm-up, out of the spread when 10 batches remain: its replicates count with the
-  others' spread scaled to their level). The
+  consecutive batches (at most 1024; for an estimator with state, each at least as long as the
+  number of steps its state remembers, e.g. ``1 / (1 - decay)`` for an EMA baseline). The
   variance is a smooth function of the means of ``q`` and ``d``; its influence value per replicate
   is ``psi = q_t - 2 (K_t mu)^T d``, and the variance of the mean of ``psi`` is estimated from the
   spread of its batch means: ``sum_b n_b (psi_b - psi)^2 / (B - 1) / R``. This is the standard
   method for dependent sequences (the EMA baseline's estimates are uncorrelated but share the
-  baseline's error, so they are not independent), exact in the linearisation (no covariance
-  between coordinates is dropped), and the same whatever the chunking. It assumes the estimates'
-  fourth moment is finite (a problem says when it is not: the column is then empty, with a
-  message) and that batches are long next to the state's memory. With B - 1 degrees of freedom
-  the standard error itself has a relative spread of about ``1/sqrt(2(B - 1))``.
+  baseline's error, so their squares are not), exact in the linearisation (no covariance
+  between coordinates is dropped), and the same whatever the chunking. With state, batches one
+  memory long are still correlated with their neighbours (the baseline's error decays as
+  ``decay^k``: ``e^-1`` at one memory), so the spread adds the covariances of batch means
+  ``STATE_LAGS`` batches apart (``2 sum_k sum_b sqrt(n_b n_(b+k)) dev_b dev_(b+k) / (B - 1)``):
+  plain batch means ten memories long still left the standard error 8-9 % short and had too few
+  batches below 1e4 replicates (bench.calibrate's ``ema_short``). The warm-up batch (the baseline
+  from nothing) is counted like the others: its mean's own deviation is part of the estimate's
+  variance. It assumes the estimates' fourth moment is finite (a problem says when it is not: the
+  column is then empty, with a message). With B - 1 degrees of freedom the standard error itself
+  has a relative spread of about ``1/sqrt(2(B - 1))`` (about ``sqrt(1 + 2 STATE_LAGS)`` times that
+  with state).
 * ``bias = ||J_t^T (mean g - g*)||``; ``bias_se = sqrt(variance / R)`` (what ``bias`` is for an
   unbiased estimator); ``cosine_to_exact`` and ``norm_ratio_to_exact`` compare the mean estimate's
   direction and length with the exact gradient's, per row.
@@ -43,7 +48,8 @@ dtype (sums of a batch, pairwise, in that dtype), the sums across batches in flo
   the job's result; the per-row ``bias`` and ``bias_se`` stay for reading.
 * ``mse = mean ||J_t^T (g - g*)||^2``.
 
-Floors: below ``MIN_REPLICATES_FOR_SE`` replicates (or fewer than ``MIN_BATCHES`` batches) the
+Floors: below ``MIN_REPLICATES_FOR_SE`` replicates (or fewer than ``MIN_BATCHES`` batches, ``MIN_STATE_BATCHES``
+with state) the
 standard errors are left empty, and below ``MIN_REPLICATES_FOR_BIAS_TEST`` the bias test is, each
 with a message: ``bench.calibrate`` measured the smallest counts at which the stated level holds
 for skewed estimators (see the README's calibration table).
@@ -65,10 +71,13 @@ SIGNIFICANCE_LEVEL = 0.001
 # (chosen by bench.calibrate's sparse_rloo, rare_category and rare_bit cases; see _bias_test).
 FIRST_TERM_TOLERANCE = 2.0
 SECOND_TERM_TOLERANCE = 1.0
+ROUNDING_ULPS = 1024  # a spread below this many ulps of the estimate's size is rounding, not a heavy tail
 HEAVY_TAIL_DRAWS = 4  # a variance carried by fewer rare draws than this gets no standard error
 MAX_BATCHES = 1024
 MIN_BATCHES = 10
-MEMORY_MULTIPLE = 10  # batches are at least this many times the state's memory (bench.calibrate's ema_short)
+MIN_STATE_BATCHES = 50  # with state: 20 batches one memory long covered 88.8 %, 50 covered 93.3 % (ema_short)
+MEMORY_MULTIPLE = 1  # with state, batches are at least this many times its memory (bench.calibrate's ema_short)
+STATE_LAGS = 2  # with state, the batch means' covariances up to this many batches apart join the spread
 MIN_REPLICATES_FOR_SE = 1000
 MIN_REPLICATES_FOR_BIAS_TEST = 2000
 MAX_BATCH_ELEMENTS = 2**24  # float64 entries in the batch sums (128 MB), across all runs
@@ -209,10 +218,10 @@ class GradientMoments:
     finite (the harness's compiled chunk step, which calls the pure :meth:`sums_of`)."""
 
     def __init__(self, projection: Projection, n_runs: int, n_replicates: int, device, *,
-                 batch: int = 1, shift: torch.Tensor | None = None, warmup_batches: int = 0):
+                 batch: int = 1, shift: torch.Tensor | None = None, lags: int = 0):
         self.p = projection.to(device)
         self.S, self.m = n_runs, batch
-        self.warmup_batches = warmup_batches  # batches left out of the standard error's spread
+        self.lags = lags  # the batch means' covariances this many batches apart join the spread (state)
         self.n_batches = math.ceil(n_replicates / batch)
         P, T = projection.n_phi, len(projection.rows)
         # With theta = phi, a row's squared norm is a sum of coordinates' squares: keep each
@@ -404,23 +413,17 @@ class GradientMoments:
         # (J^T d)^T (mu_theta * mask_t) as d^T (J (mu_theta * mask_t)): a small [P_phi, T] product, not
         # a large one that OpenBLAS's threads would take, then spin on the cores torch needs next.
         K_mu = (J @ (mu_theta[:, None] * masks)) if J is not None else mu_theta[:, None] * masks  # [P_phi, T]
-        # A stateful estimator's first batch holds its warm-up (the EMA baseline from 0), whose mean
-        # differs by design, not by chance: the spread is taken over the batches after it.
-        w = self.warmup_batches if B - self.warmup_batches >= MIN_BATCHES else 0
+        lags = min(self.lags, max(B - 2, 0))
 
         def batch_spread(psi):
-            """The long-run variance of psi per replicate, from the spread of its batch means after the
-            warm-up; the warm-up's replicates counted with it scaled by the square of their mean
-            level over the others' (psi is a square: its spread grows with its level), since one
-            batch cannot show its own spread."""
-            rest = batch_n[w:].sum()
-            level = (batch_n[w:] @ (psi[w:] / weights[w:])) / rest
-            deviation = psi[w:] / weights[w:] - level
-            spread = np.maximum((batch_n[w:] @ (deviation * deviation)) / max(B - w - 1, 1), 0.0)
-            if w == 0:
-                return spread
-            scale = np.where(level > 0, psi[:w] / weights[:w] / np.where(level > 0, level, 1.0), 1.0) ** 2
-            return spread * (rest + batch_n[:w] @ np.maximum(scale, 1.0)) / R
+            """The long-run variance of psi per replicate, from the spread of its batch means and,
+            with state, their covariances up to ``lags`` batches apart (never below 0)."""
+            level = (batch_n @ (psi / weights)) / R
+            deviation = (psi / weights - level) * np.sqrt(weights)  # sqrt(n_b) (psi_b - psi)
+            spread = np.einsum("bt,bt->t", deviation, deviation)
+            for k in range(1, lags + 1):
+                spread = spread + 2 * np.einsum("bt,bt->t", deviation[k:], deviation[:-k])
+            return np.maximum(spread / max(B - 1, 1), 0.0)
 
         spread = batch_spread(batch_q - 2 * (batch_d @ K_mu))  # [T]
         if exact is not None and not np.any(shift - exact):
@@ -431,7 +434,6 @@ class GradientMoments:
             variance_now = (Q1 - R * ((mu_theta * mu_theta) @ masks)) / (R - 1)
             about_exact = batch_spread(batch_q)
             spread = np.where(about_exact < 8 * variance_now**2 / R, np.minimum(spread, about_exact), spread)
-        B -= w
         # Per phi coordinate: the variance, skewness and (excess) kurtosis of one estimate.
         m2, m3, m4 = sum_d2 / R, sum_d3 / R, sum_d4 / R  # raw moments of d about the shift
         central2 = np.maximum(m2 - mu * mu, 0.0)
@@ -444,8 +446,14 @@ class GradientMoments:
         # A coordinate that carries a tenth of the variance or more, with a kurtosis above R / 4: its
         # variance comes from fewer than about 4 rare draws, and no standard error of it can hold.
         share = central2 / max(float(central2.sum()), 1e-300)
-        heavy = (share >= 0.1) & (kurtosis > R / HEAVY_TAIL_DRAWS)
-        se_ok = R >= min_se and B >= MIN_BATCHES and moment_warning is None and not heavy.any()
+        # ... unless its spread is rounding (estimates equal to ROUNDING_ULPS ulps of their size, e.g. a
+        # control variate that is the cost itself, cancelling terms of the cost's size times a score):
+        # rounding's law is not a tail, and its variance is ~0 anyway.
+        size = np.abs(shift + mu) if exact is None else np.maximum(np.abs(shift + mu), np.abs(exact))
+        rounding = np.sqrt(central2) <= ROUNDING_ULPS * np.finfo(np.dtype(str(dtype).removeprefix("torch."))).eps * size
+        heavy = (share >= 0.1) & (kurtosis > R / HEAVY_TAIL_DRAWS) & ~rounding
+        min_batches = MIN_STATE_BATCHES if self.lags else MIN_BATCHES
+        se_ok = R >= min_se and B >= min_batches and moment_warning is None and not heavy.any()
         if moment_warning is not None:
             messages.append(moment_warning)
         elif heavy.any():
@@ -454,9 +462,9 @@ class GradientMoments:
                             "variance, so its standard error is left empty (a larger n_replicates gives one)")
         elif R < min_se:
             messages.append(f"n_replicates={int(R)} is below {min_se}: standard errors left empty")
-        elif B < MIN_BATCHES:
+        elif B < min_batches:
             messages.append(f"only {B} batches of {self.m} replicates (the estimator's state links consecutive "
-                            f"estimates): standard errors need n_replicates >= {MIN_BATCHES * self.m}")
+                            f"estimates): standard errors need n_replicates >= {min_batches * self.m}")
         test_ok = R >= min_bias_test
         if exact is not None and not test_ok:
             messages.append(f"n_replicates={int(R)} is below {min_bias_test}, where the bias test holds its "

@@ -29,11 +29,12 @@ class Latency:
     n_runs: int
 
 
-def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, device, dtype, seed: int = 0):
+def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, device, dtype, seed: int = 0,
+                      sampling: str = "iid"):
     """A closure computing one estimate (the gradient with respect to theta), with its own stream."""
     theta = {k: v.requires_grad_(True) for k, v in problem.init_params(device, dtype).items()}
     params = list(theta.values())
-    sampler = Sampler.seeded(seed, device)
+    sampler = Sampler.seeded(seed, device, sampling)
     state = estimator.init_state()
     cost = problem.cost_function().in_dtype(dtype)
 
@@ -46,10 +47,10 @@ def one_estimate_step(problem: Problem, estimator: Estimator, n_samples: int, de
 
 
 def time_one_estimate(problem: Problem, estimator: Estimator, n_samples: int, device, dtype,
-                      min_run_time: float = 0.2, seed: int = 0) -> Latency:
+                      min_run_time: float = 0.2, seed: int = 0, sampling: str = "iid") -> Latency:
     # Collect first: the garbage a job's statistics run leaves would slow the timed steps.
     gc.collect()
-    step = one_estimate_step(problem, estimator, n_samples, device, dtype, seed)
+    step = one_estimate_step(problem, estimator, n_samples, device, dtype, seed, sampling)
     step()  # warm-up
     m = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()).blocked_autorange(
         min_run_time=min_run_time

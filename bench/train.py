@@ -52,7 +52,7 @@ def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) 
         done = train(problem, estimator, dict(config["optimizer"]), n_samples=spec.n_samples, steps=tspec.steps,
                      n_seeds=tspec.n_seeds, log_every=tspec.log_every, variance_every=tspec.variance_every,
                      variance_replicates=tspec.variance_replicates, seed=spec.seed, device=spec.device,
-                     dtype=spec.dtype, chunk_elements=spec.chunk_elements)
+                     dtype=spec.dtype, chunk_elements=spec.chunk_elements, sampling=spec.sampling)
         tables = {"result": done.summary, "curves": done.curves, "variance": done.variance}
         tables = {k: order_columns(v.assign(**{c: base[c] for c in base if c not in v})) if len(v) else v
                   for k, v in tables.items()}

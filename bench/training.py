@@ -9,6 +9,9 @@ follows the problem: costs are minimised, rewards (``problem.maximize``) maximis
 
 Because every problem knows ``E[f]`` and its gradient at any theta, each logged step records the
 exact objective, the gap to the known optimum and that step's estimate against the exact gradient;
+a problem's closed-form term (``analytic_cost``, a VAE's KL) joins the objective and, by its exact
+gradient, the step, and its model parameters (a VAE's decoder, one copy per run) take their exact
+gradient in the same optimiser;
 every ``variance_every`` steps the harness measures the estimator's variance and bias at the
 current theta of every run. A run whose objective turns non-finite or whose parameters leave their
 domain (``sigma <= 0`` under SGD) stops there with ``status=diverged``; the others go on.
@@ -101,13 +104,18 @@ def _per_run(values: dict[str, torch.Tensor]) -> torch.Tensor:
 def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, n_samples: int, steps: int,
           n_seeds: int = 1, log_every: int = 1, variance_every: int = 0, variance_replicates: int = 10_000,
           seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32,
-          chunk_elements: int | None = None, sampler: Sampler | None = None) -> Training:
+          chunk_elements: int | None = None, sampler: Sampler | None = None, sampling: str = "iid") -> Training:
     """Train ``n_seeds`` independent runs for ``steps`` steps; see the module docstring. The
     estimates' noise comes from ``sampler`` (default: seeded with ``seed``)."""
     theta = {k: v.expand(n_seeds, *v.shape[1:]).clone().requires_grad_(True)
              for k, v in with_runs(None, problem, device, dtype).items()}
     params = list(theta.values())
-    opt = make_optimizer(params, optimizer)
+    model = {k: v.detach().to(device, dtype).expand(n_seeds, *v.shape[1:]).clone().requires_grad_(True)
+             for k, v in problem.model_parameters().items()}
+    if model:  # the cost's own parameters (a decoder), one copy per run, on a copy of the problem
+        problem = copy.copy(problem)
+        problem.set_model_parameters(model)
+    opt = make_optimizer(params + list(model.values()), optimizer)
     sign = -1.0 if problem.maximize else 1.0
     with torch.no_grad():
         one = problem.distribution({k: v[:1].unsqueeze(0) for k, v in problem.encode(theta).items()})
@@ -115,16 +123,21 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
     estimator.check(one, n_samples, cost)
     evals_per_step = estimator.evals_per_estimate(n_samples, one)
     optimum = problem.optimum()
-    sampler = sampler or Sampler.seeded(seed, device)
+    sampler = sampler or Sampler.seeded(seed, device, sampling)
     state = estimator.init_state()
     alive = torch.ones(n_seeds, dtype=torch.bool, device=device)
     stopped_at = np.full(n_seeds, -1)
     curve_parts, variance_parts = [], []
     elapsed = 0.0
 
+    def full_objective(dist):
+        """E[cost] plus the problem's closed-form term (a VAE's KL), per batch entry."""
+        extra = problem.analytic_cost(dist)
+        return problem.expected_cost(dist) + (0.0 if extra is None else extra)
+
     def objective_and_gradient():
         leaves = {k: v.detach().clone().requires_grad_(True) for k, v in theta.items()}
-        values = problem.expected_cost(problem.distribution(problem.encode(leaves)))
+        values = full_objective(problem.distribution(problem.encode(leaves)))
         grads = torch.autograd.grad(values.sum(), list(leaves.values()), allow_unused=True)
         exact = _per_run({k: torch.zeros_like(v) if g is None else g for (k, v), g in zip(leaves.items(), grads)})
         return values.detach().double().reshape(n_seeds, -1).sum(1), exact  # summed over a problem's own batch (prompts)
@@ -143,7 +156,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
         just_stopped = stopped_at == step
         show = alive.cpu().numpy() | just_stopped
         with torch.no_grad():  # the problem's exact functionals at theta (e.g. the mean completion length)
-            metrics = problem.curve_metrics(problem.distribution(problem.encode(theta)))
+            metrics = problem.curve_metrics_at(theta)
         curve_parts.append(pd.DataFrame({
             "run": np.arange(n_seeds)[show], "step": step, "objective": objective.cpu().numpy()[show],
             "gap": gap.cpu().numpy()[show], "grad_sq_error": error.cpu().numpy()[show],
@@ -159,7 +172,8 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
 
     def measure_variance(step: int):
         harness = Harness(problem, estimator, n_samples=n_samples, device=device, dtype=dtype,
-                          chunk_elements=chunk_elements, theta={k: v.detach() for k, v in theta.items()})
+                          chunk_elements=chunk_elements, theta={k: v.detach() for k, v in theta.items()},
+                          sampling=sampling)
         m = harness.run(variance_replicates, seed=(seed + 1 + step) % MAX_SEED, state=copy.deepcopy(state))
         rows = pd.DataFrame(m.rows)
         rows["status"] = [m.status(run) for run in rows["run"]]
@@ -175,10 +189,19 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
         exact = objective_and_gradient()[1] if logged else None  # at the theta this step estimates at
         start = time.perf_counter()
         with torch.no_grad():
-            before = [p.clone() for p in params]  # a run that leaves its domain goes back to these
+            before = [p.clone() for p in params + list(model.values())]  # a run that leaves its domain goes back to these
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}  # [1, S, ...]: one step per run
-        surrogate = estimator.surrogate(problem.distribution(phi), cost, n_samples, sampler, state, params=phi)
+        dist = problem.distribution(phi)
+        surrogate = estimator.surrogate(dist, cost, n_samples, sampler, state, params=phi)
+        extra = problem.analytic_cost(dist)
+        if extra is not None:  # its exact gradient joins the estimate
+            surrogate = surrogate.sum() + extra.sum()
         grads = gradients(surrogate, params)
+        if model:  # the cost's parameters by their exact gradient at the theta this step estimates at
+            exact_model = torch.autograd.grad(problem.expected_cost(problem.distribution(
+                {k: v.detach() for k, v in phi.items()})).sum(), list(model.values()))
+            for p, g in zip(model.values(), exact_model):
+                p.grad = sign * g if bool(alive.all()) else sign * g * alive.reshape(-1, *[1] * (g.dim() - 1))
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
         everyone = bool(alive.all())
         for p, g in zip(params, grads):
@@ -188,7 +211,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
             stop(~problem.in_domain(theta), step)  # non-finite parameters included
             if not bool(alive.all()):  # a stopped run keeps its last valid parameters
                 frozen = ~alive
-                for p, b in zip(params, before):
+                for p, b in zip(params + list(model.values()), before):
                     p[frozen] = b[frozen]
         if torch.device(device).type == "cuda":
             torch.cuda.synchronize()

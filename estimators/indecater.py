@@ -53,21 +53,22 @@ class IndeCateR(Estimator):
         with torch.no_grad():
             x = sampler.sample(dist, n_samples)  # [n, *batch, *event]
             lead = x.shape[: x.dim() - len(event)]
+            # Variant d of x (x with variable d set to k) along a new *leading* dimension, as a cost's
+            # contract asks (its batch dimensions, e.g. a problem's images, stay where they are).
+            ar = torch.arange(D, device=x.device)
+            values = []
             if bernoulli:
-                flat = x.reshape(*lead, 1, D).expand(*lead, D, D).clone()  # row d: x with x_d replaced
-                values = []
+                flat = x.reshape(*lead, D).expand(D, *lead, D).clone()  # [D, *lead, D]
                 for k in (0.0, 1.0):
-                    torch.diagonal(flat, dim1=-2, dim2=-1).fill_(k)
-                    values.append(cost(flat.reshape(*lead, D, *event)))
-                f = torch.stack(values, -1)  # [..., D, 2]: f(x_{-d}, x_d = k)
+                    flat[ar, ..., ar] = k
+                    values.append(cost(flat.reshape(D, *lead, *event)))
             else:
-                onehot = x.reshape(*lead, 1, D, K).expand(*lead, D, D, K).clone()
-                values = []
+                onehot = x.reshape(*lead, D, K).expand(D, *lead, D, K).clone()
                 eye = torch.eye(K, dtype=x.dtype, device=x.device)
                 for k in range(K):
-                    onehot[..., torch.arange(D), torch.arange(D), :] = eye[k]
-                    values.append(cost(onehot.reshape(*lead, D, *event)))
-                f = torch.stack(values, -1)  # [..., D, K]
+                    onehot[ar, ..., ar, :] = eye[k]
+                    values.append(cost(onehot.reshape(D, *lead, *event)))
+            f = torch.stack(values, -1).movedim(0, -2)  # [*lead, D, K]: f(x_{-d}, x_d = k)
             f = mean_over_samples(f)  # the mean over samples commutes with the linear surrogate
         if bernoulli:
             p1 = torch.sigmoid(base.logits).reshape(*dist.batch_shape, D)

@@ -15,6 +15,23 @@ second half from the second, and on a CPU the two halves are drawn at once on tw
 CPU generator is a one-thread Mersenne twister, about 3 ns a value: on this benchmark's problems it
 was most of the time of a compiled estimate). Smaller draws come from the first generator alone.
 The values depend only on the seed and the sizes drawn, never on the threads or the machine.
+
+Sampling modes (``Sampler.seeded(seed, device, mode)``, the job's ``sampling`` key), along the first
+dimension of every draw (the samples behind one estimate); replicates stay independent, so the
+standard errors hold as they are:
+
+* ``iid`` (default): independent draws;
+* ``antithetic``: the second half of the samples mirrors the first (``-eps`` for normal noise,
+  ``1 - u`` for uniform noise and the Gumbel noise made from it); an odd last sample is drawn alone;
+* ``rqmc``: randomised quasi-Monte Carlo: the first n points of a scrambled Sobol sequence
+  (``torch.quasirandom.SobolEngine(d, scramble=True)``, seeded from the stream; ``d`` the
+  noise coordinates of one sample, at most 21201), randomised for every estimate by its own random
+  digital shift (XOR of the points' 30 bits), mapped to normal noise by the inverse CDF.
+
+Every sample keeps its exact law (so a mean over samples stays unbiased), but the samples of one
+estimate are no longer independent: a baseline made of the *other* samples (leave-one-out, RLOO,
+GRPO's group) is then correlated with the sample it is applied to, and the bias test measures what
+that costs.
 """
 
 from __future__ import annotations
@@ -23,12 +40,17 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import math
+
 import torch
 from torch import distributions as D
 
 from .families import base_distribution, family_of
 
 
+SAMPLING_MODES = ("iid", "antithetic", "rqmc")
+SOBOL_BITS = 30  # torch's SobolEngine points are multiples of 2^-30
+SOBOL_MAX_DIM = 21201
 SPLIT_MIN_ELEMENTS = 2**16  # smaller draws: one generator (a hand-off to the thread costs ~0.1 ms)
 
 
@@ -65,17 +87,52 @@ class Sampler:
     least :data:`SPLIT_MIN_ELEMENTS` values take their second half from it (see the module
     docstring)."""
 
-    def __init__(self, generator: torch.Generator | None = None, second: torch.Generator | None = None):
-        self.generator, self.second = generator, second
+    def __init__(self, generator: torch.Generator | None = None, second: torch.Generator | None = None,
+                 mode: str = "iid"):
+        if mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling={mode!r} is not allowed: choose one of {', '.join(SAMPLING_MODES)}")
+        self.generator, self.second, self.mode = generator, second, mode
+        self._event_ndim = 0  # trailing dimensions of a draw that make one sample's noise vector (rqmc)
 
     @classmethod
-    def seeded(cls, seed: int, device: torch.device | str) -> "Sampler":
+    def seeded(cls, seed: int, device: torch.device | str, mode: str = "iid") -> "Sampler":
         """A job's stream: two generators from one seed."""
         return cls(torch.Generator(device=device).manual_seed(int(seed)),
-                   torch.Generator(device=device).manual_seed(second_seed(seed)))
+                   torch.Generator(device=device).manual_seed(second_seed(seed)), mode)
 
     def _draw(self, fill: str, shape, like: torch.Tensor) -> torch.Tensor:
         """``shape`` values by ``Tensor.<fill>_`` (``normal`` or ``uniform``) from the stream."""
+        shape = torch.Size(shape)
+        if self.mode != "iid" and len(shape) > 0 and shape[0] > 1:
+            return self._antithetic(fill, shape, like) if self.mode == "antithetic" else self._rqmc(fill, shape, like)
+        return self._iid(fill, shape, like)
+
+    def _antithetic(self, fill: str, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
+        half = shape[0] // 2
+        first = self._iid(fill, torch.Size((half,)) + shape[1:], like)
+        parts = [first, -first if fill == "normal" else 1 - first]
+        if shape[0] % 2:
+            parts.append(self._iid(fill, torch.Size((1,)) + shape[1:], like))
+        return torch.cat(parts)
+
+    def _rqmc(self, fill: str, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
+        n, rest = shape[0], shape[1:]
+        event = rest[len(rest) - min(self._event_ndim, len(rest)):]
+        d, B = math.prod(event), math.prod(rest[: len(rest) - len(event)])
+        if d > SOBOL_MAX_DIM:
+            raise ValueError(f"sampling='rqmc' is not allowed here: one sample has {d} noise coordinates, "
+                             f"more than the {SOBOL_MAX_DIM} dimensions of torch's Sobol engine")
+        device = self.generator.device if self.generator is not None else torch.device("cpu")
+        seed = int(torch.randint(2**62, (), generator=self.generator, device=device))
+        points = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64)
+        ints = (points * 2**SOBOL_BITS).long().to(like.device)  # [n, d], exact
+        shift = torch.randint(2**SOBOL_BITS, (B, d), generator=self.generator, device=device).to(like.device)
+        u = ((ints[:, None, :] ^ shift[None]).double() + 0.5) / 2**SOBOL_BITS  # [n, B, d], in (0, 1)
+        if fill == "normal":
+            u = math.sqrt(2.0) * torch.erfinv(2 * u - 1)
+        return u.to(like.dtype).reshape(shape)
+
+    def _iid(self, fill: str, shape, like: torch.Tensor) -> torch.Tensor:
         out = torch.empty(shape, device=like.device, dtype=like.dtype)
         n = out.numel()
         if self.second is None or n < SPLIT_MIN_ELEMENTS:
@@ -99,6 +156,14 @@ class Sampler:
         """U(0, 1) in the open interval (an exact 0 is moved to the dtype's smallest positive value)."""
         return self._draw("uniform", shape, like).clamp_min_(torch.finfo(like.dtype).tiny)
 
+    def standard_gamma(self, concentration: torch.Tensor) -> torch.Tensor:
+        """Standard gamma samples of each concentration (torch's sampler, on the first generator)."""
+        return torch._standard_gamma(concentration, generator=self.generator)
+
+    def dirichlet(self, concentration: torch.Tensor) -> torch.Tensor:
+        """Dirichlet samples along the last dimension (torch's sampler, on the first generator)."""
+        return torch._sample_dirichlet(concentration, generator=self.generator)
+
     def gumbel(self, shape, like: torch.Tensor) -> torch.Tensor:
         return -torch.log(-torch.log(self.uniform(shape, like)))
 
@@ -110,7 +175,7 @@ class Sampler:
         """``n`` reparameterized samples, shape ``[n, *batch, *event]``, with a graph to the parameters:
         from the job's noise where the family has a transform (paired with the other estimators),
         else by the distribution's own ``rsample`` on torch's generator seeded from the job's stream
-        (reproducible, but not paired: MultivariateNormal, Laplace, Gamma, LogNormal, ...)."""
+        (reproducible, but not paired: MultivariateNormal, Laplace, LogNormal, ...)."""
         if not dist.has_rsample:
             raise NotImplementedError(f"{type(base_distribution(dist)).__name__} has no rsample")
         if hasattr(dist, "sample_with") or family_of(dist) is not None:
@@ -128,6 +193,7 @@ class Sampler:
             return dist.rsample((n,)) if reparameterized else dist.sample((n,))
 
     def _from_noise(self, dist: D.Distribution, n: int) -> torch.Tensor:
+        self._event_ndim = len(dist.event_shape)  # one sample's noise vector, for rqmc
         if hasattr(dist, "sample_with"):
             return dist.sample_with(self, torch.Size((n,)))
         family = family_of(dist)
@@ -163,6 +229,12 @@ class RecordingSampler(Sampler):
     def uniform(self, shape, like):
         return self._record("uniform", shape, super().uniform(shape, like))
 
+    def standard_gamma(self, concentration):
+        return self._record("standard_gamma", concentration.shape, super().standard_gamma(concentration))
+
+    def dirichlet(self, concentration):
+        return self._record("dirichlet", concentration.shape, super().dirichlet(concentration))
+
 
 class PredrawnSampler(Sampler):
     """Serves noise drawn beforehand, in order: lets ``torch.compile`` trace a surrogate with the
@@ -181,4 +253,10 @@ class PredrawnSampler(Sampler):
         return self._pop()
 
     def uniform(self, shape, like):
+        return self._pop()
+
+    def standard_gamma(self, concentration):
+        return self._pop()
+
+    def dirichlet(self, concentration):
         return self._pop()

@@ -25,8 +25,12 @@ the sizes are a GPU's (:func:`gpu_cases`), the files ``perf_cuda.csv`` (``--out`
 and, on a GPU, the peak memory of heavy pairs at the default chunk. ``.ci/gpu-check`` runs it all
 on a CUDA machine, with the CUDA tests and benchmarks.
 
+``--workloads`` times the new workloads instead (:mod:`bench.perf.workloads`: the digits VAE's
+enumeration against the matrix-multiply rate, every discrete estimator on it and the sequence
+policy's aggregations against their naive loops): ``workloads.csv``.
+
 Modules: ``methods`` (the timed methods), ``rows`` (the cases and the sweep), ``memory``,
-``trainer``, ``tables`` (the README's), ``cli`` (``main``).
+``trainer``, ``workloads``, ``tables`` (the README's), ``cli`` (``main``).
 """
 
 

@@ -21,6 +21,7 @@ from .methods import PEERS_HINT, peers_available
 from .rows import cases, chunk_sweep, measure_case
 from .tables import markdown_table
 from .trainer import trainer_markdown, trainer_table
+from .workloads import workload_markdown, workload_table
 
 
 def main(argv=None) -> int:
@@ -40,6 +41,9 @@ def main(argv=None) -> int:
                         help="also the rates against chunk size (and, on a GPU, the peak memory at the default)")
     parser.add_argument("--chunk-elements", type=int, default=None,
                         help="elements per chunk of every method (default: the harness's for the device)")
+    parser.add_argument("--workloads", action="store_true",
+                        help="only the new workloads (digits VAE enumeration and estimators, sequence_policy "
+                        "aggregations): workloads.csv")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,6 +63,12 @@ def main(argv=None) -> int:
     def stamped(table: pd.DataFrame) -> pd.DataFrame:  # the software and machine, in columns
         return table.assign(torch_version=torch.__version__, threads=torch.get_num_threads(), machine=name)
 
+    if args.workloads:
+        table = stamped(workload_table(args.quick))
+        table.to_csv(out.with_name(f"workloads{tag}.csv"), index=False)
+        print(workload_markdown(table))
+        print(f"written: {out.with_name(f'workloads{tag}.csv')}")
+        return 0
     rows = []
     for p, o, e, n, R in cases(args.quick, args.device):
         rows.append(measure_case(p, o, e, n, R, quick=args.quick, compile=args.compile, peers=peers, device=args.device,

@@ -33,7 +33,15 @@ class Problem(Configurable):
     are still valid, e.g. ``sigma > 0``), ``elementwise_cost`` (``f1`` when the cost is a sum over
     coordinates), ``moment_warning()`` (a reason when the estimates' fourth moment is infinite,
     so no standard error of the variance can hold) and ``curve_metrics(dist)`` (exact functionals of
-    the distribution that training logs beside the objective, e.g. a policy's mean completion length).
+    the distribution that training logs beside the objective, e.g. a policy's mean completion length;
+    ``curve_metrics_at(theta)`` where they need theta, e.g. a VAE's test ELBO).
+
+    Two optional pieces make a latent-variable model (``digits_vae``): ``analytic_cost(dist)``, a
+    term of the objective known in closed form and not estimated (the KL to the prior: estimators
+    estimate the gradient of ``E[cost]``, training adds this term's exact gradient), and
+    ``model_parameters()``, the cost's own parameters (a decoder), fixed while an estimator is
+    measured and trained by ``bench.train`` beside theta by their exact gradient (the problem's
+    ``expected_cost`` must then be differentiable in them; ``cost`` reads them without a graph).
     """
 
     kind = "problem"
@@ -82,6 +90,25 @@ class Problem(Configurable):
         ``curves.csv`` (each one value per batch entry, averaged over the problem's own batch, e.g.
         its prompts); none by default."""
         return {}
+
+    def curve_metrics_at(self, theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """:meth:`curve_metrics` from theta (with its run dimension): one value per run, or per entry
+        of the distribution's batch."""
+        return self.curve_metrics(self.distribution(self.encode(theta)))
+
+    def analytic_cost(self, dist: D.Distribution) -> torch.Tensor | None:
+        """A term of the objective in closed form, one value per batch entry, differentiable, that
+        estimators do not estimate (``None``: there is none)."""
+        return None
+
+    def model_parameters(self) -> dict[str, torch.Tensor]:
+        """The cost's own parameters, each with a leading run dimension (1: shared by every run);
+        none by default."""
+        return {}
+
+    def set_model_parameters(self, params: dict[str, torch.Tensor]) -> None:
+        """Give the cost these parameters (``bench.train``: leaves with one entry per run)."""
+        self._missing("set_model_parameters(params)", "how its cost takes new parameters")
 
     def optimum(self) -> float | None:
         """The best achievable ``E[cost]`` (infimum, or supremum when ``maximize``), if known."""

@@ -28,6 +28,8 @@ LOOKS = {
     "dr_grpo_max_length": ("#ff69d2", "^"), "grpo_token_sum": ("#0000ff", "<"),
     "reinforce_plus_plus": ("#00e100", "o"), "reinforce_plus_plus_baseline": ("#c369ff", "h"),
     "opo": ("#780069", "D"), "remax": ("#4b3c5a", "*"), "gpg": ("#781e00", "X"),
+    "score_function_delta": ("#e6ab02", "p"), "score_function_delta(coefficient=loo)": ("#a6761d", "X"),
+    "gumbel_rao": ("#1b9e77", "^"),
 }
 # The colour of an estimator's labels with options other than a preset's, by estimator name.
 FAMILY = {"score_function_baseline": "#1f77b4", "group_advantage": "#ff7f0e"}

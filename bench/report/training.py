@@ -128,7 +128,7 @@ def fig_variance_along_training(curves, variance):
 def fig_metric_curves(curves, variance):
     metrics = [c for c in curves if c.startswith("metric.")]
     if not metrics:
-        return None, "needs a problem with curve_metrics (sequence_policy: the mean completion length)"
+        return None, "needs a problem with curve_metrics (sequence_policy: the mean completion length; digits_vae: the ELBO)"
     ok = curves[curves["status"] == "ok"]
     long = ok.melt(id_vars=[c for c in ok if c not in metrics], value_vars=metrics, var_name="metric",
                    value_name="value").dropna(subset=["value"])
@@ -142,8 +142,8 @@ def fig_metric_curves(curves, variance):
     g.add_legend(title="estimator")
     g.set_titles("{col_name}")
     g.tight_layout()
-    return g.figure, ("the problem's exact functionals of the policy at each run's parameters (mean over the problem's "
-                      "prompts); mean over runs, band: 95 % t interval over runs" + _split_note(extra))
+    return g.figure, ("the problem's exact functionals at each run's parameters (mean over the problem's own batch, "
+                      "e.g. its prompts); mean over runs, band: 95 % t interval over runs" + _split_note(extra))
 
 
 TRAINING_FIGURES = [
@@ -157,9 +157,10 @@ TRAINING_FIGURES = [
     ("variance_along_training", "Gradient variance along training",
      "The variance of one gradient estimate at the current parameters, every variance_every steps.",
      fig_variance_along_training),
-    ("metric_curves", "The policy along training",
-     "The problem's exact functionals of the distribution (curve_metrics: the sequence policy's mean completion "
-     "length in tokens and its probability of a correct completion), against optimiser steps.", fig_metric_curves),
+    ("metric_curves", "The problem's exact functionals along training",
+     "The problem's exact functionals (curve_metrics: the sequence policy's mean completion length in tokens and "
+     "its probability of a correct completion; the digits VAE's train and test ELBO), against optimiser steps.",
+     fig_metric_curves),
 ]
 
 

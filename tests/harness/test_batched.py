@@ -151,9 +151,9 @@ def test_ema_baseline_uses_only_earlier_costs():
     p = make_problem("gaussian_quadratic")
     n, R, decay = 2, 30, 0.8
     m = measure(p, ScoreFunctionBaseline(baseline="ema", decay=decay), n_samples=n, n_replicates=R, seed=3,
-                dtype=torch.float64, chunk_elements=14, keep_estimates=True)  # chunks of 7 replicates
+                dtype=torch.float64, chunk_elements=10, keep_estimates=True)  # chunks of 5 replicates
     gen = torch.Generator().manual_seed(3)
-    eps = torch.cat([torch.randn((n, c, 1, 1), generator=gen, dtype=torch.float64) for c in (7, 7, 7, 7, 2)], dim=1)
+    eps = torch.cat([torch.randn((n, c, 1, 1), generator=gen, dtype=torch.float64) for c in (5,) * 6], dim=1)
     mu, sigma = p.mu, p.sigma
     x = mu + sigma * eps[..., 0, 0]  # [n, R]
     f = p.f1(x)

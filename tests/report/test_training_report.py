@@ -38,7 +38,7 @@ def test_the_policy_along_training_is_drawn_for_the_sequence_policy(tmp_path, ca
     assert main([str(tmp_path)]) == 0
     assert str(tmp_path / "metric_curves.png") in capsys.readouterr().out
     md = (tmp_path / "report.md").read_text()
-    assert "The policy along training" in md and "could not be drawn" not in md
+    assert "The problem's exact functionals along training" in md and "could not be drawn" not in md
 
 
 def test_corrupt_curves_are_refused(training_sweep, tmp_path, capsys):
