@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 
+import pandas as pd
 import torch
 from torch.utils.benchmark import Timer
 
@@ -24,6 +25,23 @@ def _median_seconds(fn, min_run_time: float, device: str = "cpu") -> float:
         torch.cuda.synchronize()
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def _alternating(methods: dict, rounds: int) -> dict:
+    """Each method's rate (a call returns one), measured in turn over ``rounds`` rounds (the
+    machine's speed drifts; alternating keeps the ratios fair): ``<method>_per_s``, the median, and
+    ``<method>_spread``, (max - min) / median."""
+    rates = {m: [] for m in methods}
+    for _ in range(rounds):
+        for m, fn in methods.items():
+            rates[m].append(fn())
+    out = {}
+    for m, values in rates.items():
+        values = sorted(values)
+        median = float(pd.Series(values).median())
+        out[f"{m}_per_s"] = median
+        out[f"{m}_spread"] = float((values[-1] - values[0]) / median)
+    return out
 
 
 def naive_rate(problem, estimator_name: str, n_samples: int, iterations: int, min_run_time: float = 1.0,

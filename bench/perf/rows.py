@@ -11,7 +11,7 @@ from estimators import make_estimator
 
 from ..harness import Harness, default_chunk_elements
 from ..problems import make_problem
-from .methods import Peer, _median_seconds, closed_form_rate, harness_rate, naive_rate
+from .methods import Peer, _alternating, _median_seconds, closed_form_rate, harness_rate, naive_rate
 
 
 def measure_case(pname: str, popts: dict, ename: str, n: int, reps: int, *, quick: bool, rounds: int = 5,
@@ -51,16 +51,8 @@ def measure_case(pname: str, popts: dict, ename: str, n: int, reps: int, *, quic
             methods["peer"] = lambda: reps / _median_seconds(peer.run, t)
         except Exception as err:  # noqa: BLE001
             extra["peer_error"] = f"{type(err).__name__}: {err}".splitlines()[0]
-    rates = {m: [] for m in methods}
-    for _ in range(rounds):
-        for m, fn in methods.items():
-            rates[m].append(fn())
     row = dict(problem=pname, dim=popts.get("dim", ""), estimator=ename, n_samples=n, n_replicates=reps, device=device,
-               chunk_elements=chunk_elements)
-    for m, values in rates.items():
-        s = pd.Series(values)
-        row[f"{m}_per_s"] = float(s.median())
-        row[f"{m}_spread"] = float((s.max() - s.min()) / s.median())
+               chunk_elements=chunk_elements, **_alternating(methods, rounds))
     for a, b in (("harness", "naive"), ("harness", "closed_form"), ("compiled", "closed_form"), ("harness", "peer"),
                  ("compiled", "peer")):
         if f"{a}_per_s" in row and f"{b}_per_s" in row:

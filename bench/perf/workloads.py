@@ -18,26 +18,13 @@ from ..geometry import gradients
 from ..harness import Harness
 from ..presets import build
 from ..problems import make_problem
-from .methods import _median_seconds
+from .methods import _alternating, _median_seconds
 
 VAE = {"variables": 12, "n_data": 64}
 VAE_ESTIMATORS = ("score_function", "score_function_loo", "arm", "disarm", "rebar", "relax", "gumbel_softmax",
                   "straight_through", "gumbel_rao", "reinmax", "indecater")
 AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm", "token_mean",
                 "token_mean_microbatch", "token_sum")
-
-
-def _alternating(methods: dict, rounds: int) -> dict:
-    rates = {m: [] for m in methods}
-    for _ in range(rounds):
-        for m, fn in methods.items():
-            rates[m].append(fn())
-    out = {}
-    for m, values in rates.items():
-        s = pd.Series(values)
-        out[f"{m}_per_s"] = float(s.median())
-        out[f"{m}_spread"] = float((s.max() - s.min()) / s.median())
-    return out
 
 
 def enumeration_row(n_data: int, rounds: int, t: float) -> dict:
