@@ -450,7 +450,7 @@ class GradientMoments:
         # control variate that is the cost itself, cancelling terms of the cost's size times a score):
         # rounding's law is not a tail, and its variance is ~0 anyway.
         size = np.abs(shift + mu) if exact is None else np.maximum(np.abs(shift + mu), np.abs(exact))
-        rounding = np.sqrt(central2) <= ROUNDING_ULPS * np.finfo(np.dtype(str(dtype).removeprefix("torch."))).eps * size
+        rounding = np.sqrt(central2) <= ROUNDING_ULPS * torch.finfo(dtype).eps * size
         heavy = (share >= 0.1) & (kurtosis > R / HEAVY_TAIL_DRAWS) & ~rounding
         min_batches = MIN_STATE_BATCHES if self.lags else MIN_BATCHES
         se_ok = R >= min_se and B >= min_batches and moment_warning is None and not heavy.any()

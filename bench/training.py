@@ -115,7 +115,8 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
     if model:  # the cost's own parameters (a decoder), one copy per run, on a copy of the problem
         problem = copy.copy(problem)
         problem.set_model_parameters(model)
-    opt = make_optimizer(params + list(model.values()), optimizer)
+    trained = params + list(model.values())  # every leaf the optimiser steps
+    opt = make_optimizer(trained, optimizer)
     sign = -1.0 if problem.maximize else 1.0
     with torch.no_grad():
         one = problem.distribution({k: v[:1].unsqueeze(0) for k, v in problem.encode(theta).items()})
@@ -189,7 +190,7 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
         exact = objective_and_gradient()[1] if logged else None  # at the theta this step estimates at
         start = time.perf_counter()
         with torch.no_grad():
-            before = [p.clone() for p in params + list(model.values())]  # a run that leaves its domain goes back to these
+            before = [p.clone() for p in trained]  # a run that leaves its domain goes back to these
         phi = {k: v.unsqueeze(0) for k, v in problem.encode(theta).items()}  # [1, S, ...]: one step per run
         dist = problem.distribution(phi)
         surrogate = estimator.surrogate(dist, cost, n_samples, sampler, state, params=phi)
@@ -198,20 +199,18 @@ def train(problem: Problem, estimator: Estimator, optimizer: dict[str, Any], *, 
             surrogate = surrogate.sum() + extra.sum()
         grads = gradients(surrogate, params)
         if model:  # the cost's parameters by their exact gradient at the theta this step estimates at
-            exact_model = torch.autograd.grad(problem.expected_cost(problem.distribution(
+            grads += torch.autograd.grad(problem.expected_cost(problem.distribution(
                 {k: v.detach() for k, v in phi.items()})).sum(), list(model.values()))
-            for p, g in zip(model.values(), exact_model):
-                p.grad = sign * g if bool(alive.all()) else sign * g * alive.reshape(-1, *[1] * (g.dim() - 1))
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(trained, grads)]
         everyone = bool(alive.all())
-        for p, g in zip(params, grads):
+        for p, g in zip(trained, grads):
             p.grad = sign * g if everyone else sign * g * alive.reshape(-1, *[1] * (g.dim() - 1))
         opt.step()
         with torch.no_grad():
             stop(~problem.in_domain(theta), step)  # non-finite parameters included
             if not bool(alive.all()):  # a stopped run keeps its last valid parameters
                 frozen = ~alive
-                for p, b in zip(params + list(model.values()), before):
+                for p, b in zip(trained, before):
                     p[frozen] = b[frozen]
         if torch.device(device).type == "cuda":
             torch.cuda.synchronize()
