@@ -93,7 +93,8 @@ def run_config(config: dict[str, Any], out_dir: Path | str | None = None, job: i
             config[group] = {"name": component.name, **target, **component.options()}
         else:
             config[group] = {"name": given.get("name", given.get("_target_", "")), **given}
-    label = {"label": estimator.describe()} if isinstance(estimator, Estimator) else {}
+    label = ({"label": estimator.describe(), "conforms_to": estimator.conforms_to()}
+             if isinstance(estimator, Estimator) else {})
     base = {"job": job, **recorded(config), **label, "torch_version": torch.__version__,
             "device_name": device_name(str(config.get("device", "cpu"))), "threads": torch.get_num_threads(),
             "job_dir": str(out_dir) if out_dir is not None else "", "config_hash": identity(config)[0]}

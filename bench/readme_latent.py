@@ -1,6 +1,6 @@
 """The generated sections of ``results/reference/README.md`` on latent-variable models and sampling:
-the digits VAE (variance at theta0, training), the sampling modes' variance slopes and torch's
-implicit reparameterisation error. Each is a function of a page, as in :mod:`bench.readme`."""
+the digits VAE (variance at theta0, training), the IWAE bound's encoder gradients, the sampling
+modes' variance slopes and torch's implicit reparameterisation error. Each is a function of a page, as in :mod:`bench.readme`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ def _total(name: str) -> pd.DataFrame:
     return df[(df["param"] == "total") & (df["status"] == "ok")]
 
 
-def digits_vae_table(page) -> str:
+def digits_vae_table(page, name: str = "digits_vae", latent: str = "12 bits") -> str:
     """Per estimator and n: variance (and per evaluation of f), bias flagged, cosine and norm ratio."""
-    total = _total("digits_vae").sort_values(["n_samples", "work_variance"])
+    total = _total(name).sort_values(["n_samples", "work_variance"])
     table = pd.DataFrame({
         "estimator": total["label"], "n": total["n_samples"], "evals of f": total["evals_per_estimate"],
         "variance": [with_se(v, s) for v, s in zip(total["variance"], total["variance_se"])],
@@ -29,8 +29,12 @@ def digits_vae_table(page) -> str:
         "norm ratio": total["norm_ratio_to_exact"].map(lambda v: f"{v:.3f}"),
     })
     R = int(total["n_replicates"].iloc[0])
-    return (f"Encoder gradient at θ0, 12 bits, 64 images, R = {R:.0e} estimates each (flagged: the bias test at "
+    return (f"Encoder gradient at θ0, {latent}, 64 images, R = {R:.0e} estimates each (flagged: the bias test at "
             "family-wise 0.1 %), sorted by variance per evaluation of f:\n\n" + table.to_markdown(index=False))
+
+
+def digits_vae_categorical_table(page) -> str:
+    return digits_vae_table(page, "digits_vae_categorical", "4 categorical latents of 8 classes")
 
 
 def digits_vae_training(page) -> str:
@@ -78,3 +82,9 @@ def rsample_error_table(page) -> str:
         "flagged": df["bias_significant"].map(lambda b: "yes" if is_true(b) else "no"),
     })
     return f"R = {int(df['n_replicates'].iloc[0]):.0e} pathwise estimates per row:\n\n" + table.to_markdown(index=False)
+
+
+def iwae_table(page) -> str:
+    from .iwae import markdown
+    return (markdown(read_table(RESULTS_DIR / "iwae" / "iwae.csv"))
+            + f"\n\n![SNR against K]({page.link('results/iwae/snr_vs_k.png')})")

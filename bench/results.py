@@ -45,7 +45,7 @@ MEASURED = [
     "harness_s", "n_nonfinite",
 ]
 # Where it ran.
-TRAILING = ["torch_version", "device_name", "threads", "job_dir", "config_hash"]
+TRAILING = ["conforms_to", "torch_version", "device_name", "threads", "job_dir", "config_hash"]
 STATUSES = ("ok", "nonfinite", "not_applicable", "invalid_config", "error")
 MEASURED_STATUSES = frozenset({"ok", "nonfinite"})  # jobs whose rows hold statistics
 # The root keys of conf/base.yaml and conf/train.yaml (a test keeps the two lists equal): with the

@@ -144,6 +144,11 @@ def resume(sweep_dir: Path, job_dir: Path, config: dict, job, retry: bool = Fals
                 shutil.copy2(folder / f, job_dir / f)
         moved = read_table(job_dir / JOB_FILE).assign(job=job, job_dir=str(job_dir))
         write_atomic(moved, job_dir / JOB_FILE)
+        for name in (CURVES_FILE, VARIANCE_FILE):  # a training job's curves carry its number too
+            if (job_dir / name).is_file() and (job_dir / name).stat().st_size > 0:
+                curves = read_table(job_dir / name)
+                if "job" in curves:
+                    write_atomic(curves.assign(job=job), job_dir / name)
         return moved, f"this configuration's result taken from {folder}" + (
             f"; the other configuration's result this folder held is kept in {aside[0]}" if aside else "")
     aside = _make_room(sweep_dir, job_dir, flat)

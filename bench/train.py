@@ -48,7 +48,7 @@ def run_training(config: dict, out_dir: Path | None = None, job: int | str = 0) 
     try:
         spec, tspec = job_spec(config), train_spec(config)
         problem, estimator = build_problem(config["problem"]), build_estimator(config["estimator"])
-        base.update(problem=problem.name, estimator=estimator.name, label=estimator.describe())
+        base.update(problem=problem.name, estimator=estimator.name, label=estimator.describe(), conforms_to=estimator.conforms_to())
         done = train(problem, estimator, dict(config["optimizer"]), n_samples=spec.n_samples, steps=tspec.steps,
                      n_seeds=tspec.n_seeds, log_every=tspec.log_every, variance_every=tspec.variance_every,
                      variance_replicates=tspec.variance_replicates, seed=spec.seed, device=spec.device,

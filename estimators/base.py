@@ -194,6 +194,11 @@ class Estimator(Configurable):
     biased: ClassVar[bool] = False  # declared biased: its bias is measured, not expected to vanish
     stateful: bool = False  # keeps state between consecutive estimates (see init_state)
 
+    def conforms_to(self) -> str:
+        """The library and version whose own functions compute this configuration, as a conformance
+        test checks (e.g. ``verl 0.9.1: ...``); empty where none does."""
+        return ""
+
     def applies_to(self, caps: frozenset[str]) -> str | None:
         """``None`` if an estimator with these needs applies to these capabilities, else why not."""
         missing = self.requires - caps

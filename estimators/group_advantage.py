@@ -27,7 +27,7 @@ AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum
 KL_PLACES = ("none", "reward", "loss")
 KL_ESTIMATORS = ("k1", "k2", "k3", "k3_plus")
 KL_LEVELS = ("token", "sequence")
-POLICY_LOSSES = ("on_policy", "is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo")
+POLICY_LOSSES = ("on_policy", "is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo", "sapo", "geo_mean")
 NEEDS_LENGTHS = frozenset({"seq_mean_token_mean", "seq_mean_token_sum_norm", "token_mean", "token_mean_microbatch"})
 
 
@@ -106,9 +106,39 @@ class GroupAdvantage(Estimator):
       Complex Control in MOBA Games"); ``gspo``: the sequence's ratio
       :math:`s = (\prod_t\rho_t)^{1/\ell}` clipped, :math:`\min(sA, \mathrm{clip}(s)A)` on each of its
       tokens (Zheng et al. 2025, GSPO); ``cispo``: :math:`\mathrm{sg}(\mathrm{clip}(\rho_t))\,A\log\pi(o_t)`
-      (MiniMax-M1, 2025: the clipped ratio as a weight, every token's gradient kept). At
+      (MiniMax-M1, 2025: the clipped ratio as a weight, every token's gradient kept); ``sapo``: the
+      soft gate :math:`\frac4\tau\sigma(\tau(\rho_t - 1))\,A` per token, :math:`\tau` =
+      ``sapo_tau_pos`` where :math:`A > 0`, else ``sapo_tau_neg`` (Gao et al. 2025, "Soft Adaptive
+      Policy Optimization", arXiv 2511.20347: its gradient :math:`4\sigma(1-\sigma)\rho_t A\nabla\log
+      \pi(o_t)` is the on-policy one at :math:`\rho_t = 1` and fades smoothly off it, where the hard
+      clip cuts); ``geo_mean``: the geometric mean of the token ratios, each clipped in log space
+      to :math:`[-\epsilon_l, \epsilon_h]` on the side the advantage's sign selects,
+      :math:`\exp(\frac1\ell\sum_t \mathrm{sgn}(A)\min(\mathrm{sgn}(A)\log\rho_t,
+      \mathrm{sgn}(A)\,\mathrm{clip}(\log\rho_t)))\,A` per completion (Zhao et al. 2025, GMPO,
+      "Geometric-Mean Policy Optimization", arXiv 2507.20673; verl's ``geo_mean``: there
+      ``clip_ratio_low/high`` bound the log-ratio, as ``clip_low/high`` do here; the paper uses
+      :math:`\epsilon = 0.4`), scaled by :math:`\ell` so that under the default aggregation
+      (:math:`1/\ell`) it is verl's mean over completions. At
       :math:`\pi_{old} = \pi` each is the on-policy gradient; only ``is_sequence`` stays exact when
       :math:`\pi_{old}` is stale (the others declared biased, their bias measured).
+      Conformance: ``dual_clip`` is verl's ``vanilla`` (which always applies the dual clip at
+      ``clip_ratio_c``), ``ppo_clip`` TRL's ``grpo``/``dapo`` clip (trl 1.16.0,
+      ``trl/trainer/grpo_trainer.py`` lines 3112-3119); ``gspo``, ``cispo``, ``sapo`` and ``geo_mean``
+      are verl's losses of those names (TRL's ``cispo`` clamps the ratio above only, at
+      ``epsilon_high``: line 3110; its ``sapo``, lines 3121-3124, is verl's).
+
+    Where the formulas come from in code. verl 0.9.1's own functions are run against these in
+    tests/estimators/test_verl_conformance.py (advantages, ``agg_loss``, ``kl_penalty``, the policy
+    losses; a row's ``conforms_to`` names them). TRL's losses live inside its trainer and do not
+    import as functions, so they are cited, trl 1.16.0, ``trl/trainer/grpo_trainer.py``: the group
+    mean and ``scale_rewards`` group | batch | none with eps 1e-4, lines 2767-2787 (the sample
+    standard deviation: ``trl/trainer/utils.py`` ``nanstd``, lines 1037-1043); the token or
+    sequence ratio (``importance_sampling_level``), lines 3083-3095; k3 per token in the loss,
+    lines 3098-3105 and 3149-3150; ``loss_type`` ``grpo``/``sapo``: the mean over each completion's
+    tokens then over completions (``seq_mean_token_mean``), lines 3153-3157; ``bnpo``: the
+    micro-batch's token mean (``token_mean_microbatch``), 3158-3162; ``dr_grpo``: the token sum over
+    completions times ``max_completion_length`` (``seq_mean_token_sum_norm``), 3163-3167; ``dapo``/
+    ``cispo``: the token sum over the generation batch's tokens (``token_mean``), 3168-3174.
 
     A group whose rewards are all equal is centred to exactly 0 and gets advantage exactly 0. The
     "batch" of ``scale=batch`` and of the token means is the group and the distribution's trailing
@@ -136,6 +166,8 @@ class GroupAdvantage(Estimator):
         "clip_low": number(0.2, minimum=0.0, doc="the ratio's clip below 1 (1 - clip_low)"),
         "clip_high": number(0.2, minimum=0.0, doc="the ratio's clip above 1 (1 + clip_high)"),
         "dual_clip_c": number(3.0, minimum=1.0, doc="dual_clip's bound on a negative advantage's term (c A)"),
+        "sapo_tau_pos": number(1.0, minimum=1e-6, doc="sapo's gate temperature where the advantage is > 0"),
+        "sapo_tau_neg": number(1.05, minimum=1e-6, doc="sapo's gate temperature where the advantage is <= 0"),
     }
 
     def setup(self):
@@ -176,6 +208,22 @@ class GroupAdvantage(Estimator):
         if self.policy_loss != "on_policy":  # e.g. rloo+ppo_clip
             label += f"+{self.policy_loss}"
         return label
+
+    def conforms_to(self):
+        """``verl <VERL_VERSION>: <its functions>`` where every piece of this configuration is one that
+        tests/estimators/test_verl_conformance.py checks against verl's own functions; else empty."""
+        advantage = VERL_ADVANTAGES.get((self.center, self.scale))
+        aggregation = VERL_AGGREGATIONS.get(self.aggregation)
+        policy = VERL_POLICY_LOSSES.get(self.policy_loss, "")
+        if (advantage is None or aggregation is None or self.policy_loss not in VERL_POLICY_LOSSES
+                or self.std_ddof != 1 or self.micro_batches != 1 or (self.kl != "none" and self.kl_level != "token")
+                # verl's sapo and geo_mean aggregate as GRPO's original whatever loss_agg_mode says
+                or (self.policy_loss in ("sapo", "geo_mean") and self.aggregation != "seq_mean_token_mean")):
+            return ""
+        parts = [advantage, f"agg_loss({aggregation})"] + ([policy] if policy else [])
+        if self.kl != "none":
+            parts.append(f"kl_penalty({VERL_KL[self.kl_estimator]})")
+        return f"verl {VERL_VERSION}: " + ", ".join(parts)
 
     def check(self, dist, n_samples, cost=None):
         if n_samples < 2:
@@ -296,6 +344,16 @@ class GroupAdvantage(Estimator):
         elif self.policy_loss == "gspo":  # the sequence's geometric-mean ratio, clipped, on every token
             s = torch.exp(log_ratio.sum(-1) / lengths.to(log_q.dtype))
             per_completion = torch.minimum(s * a, s.clamp(low, high) * a) * lengths.to(log_q.dtype)
+        elif self.policy_loss == "geo_mean":  # GMPO: each log-ratio clipped on its advantage's side
+            sign = torch.sign(A)
+            clipped = log_ratio.clamp(-self.clip_low, self.clip_high)
+            kept = sign * torch.minimum(sign * log_ratio, sign * clipped)
+            ell = lengths.to(log_q.dtype)
+            per_completion = torch.exp((kept * alive).sum(-1) / ell) * a * ell
+        elif self.policy_loss == "sapo":  # a smooth gate of the token ratio in place of the clip
+            tau = torch.where(A > 0, self.sapo_tau_pos, self.sapo_tau_neg).to(log_q.dtype)
+            term = torch.sigmoid(tau * (torch.exp(log_ratio) - 1)) * (4 / tau) * A
+            per_completion = (term * alive).sum(-1)
         else:
             rho = torch.exp(log_ratio)
             if self.policy_loss == "cispo":  # the clipped ratio as a weight, the gradient through log pi
@@ -362,3 +420,25 @@ PRESETS = {
     ("greedy", "none", "seq_mean_token_sum"): "remax",
     ("mean", "nonzero", "seq_mean_token_sum"): "gpg",
 }
+
+
+# What tests/estimators/test_verl_conformance.py checks against verl's own functions (at this version;
+# the test fails if another is installed), for ``conforms_to``: the advantages by (center, scale), the
+# aggregations, the policy losses (on_policy: no ratio) and the KL estimators.
+VERL_VERSION = "0.9.1"
+VERL_ADVANTAGES = {
+    ("mean", "group"): "compute_grpo_outcome_advantage", ("mean", "none"): "compute_grpo_outcome_advantage(norm_adv_"
+                                                                          "by_std_in_grpo=False)",
+    ("loo", "none"): "compute_rloo_outcome_advantage",
+    ("none", "batch_whiten"): "compute_reinforce_plus_plus_outcome_advantage",
+    ("mean", "batch_whiten"): "compute_reinforce_plus_plus_baseline_outcome_advantage",
+    ("length_weighted", "none"): "compute_opo_outcome_advantage", ("mean", "nonzero"): "compute_gpg_outcome_advantage",
+    ("greedy", "none"): "compute_remax_outcome_advantage",
+}
+VERL_AGGREGATIONS = {"seq_mean_token_mean": "seq-mean-token-mean", "seq_mean_token_sum": "seq-mean-token-sum",
+                     "seq_mean_token_sum_norm": "seq-mean-token-sum-norm", "token_mean": "token-mean",
+                     "token_sum": "token-sum"}
+VERL_POLICY_LOSSES = {"on_policy": "", "dual_clip": "compute_policy_loss_vanilla", "gspo": "compute_policy_loss_gspo",
+                      "cispo": "compute_policy_loss_cispo", "sapo": "compute_policy_loss_sapo",
+                      "geo_mean": "compute_policy_loss_geo_mean"}
+VERL_KL = {"k1": "k1", "k2": "k2", "k3": "k3", "k3_plus": "k3+"}

@@ -1,7 +1,8 @@
 """The new workloads' speed (``python -m bench.perf --workloads``): the digits VAE's exact
 enumeration against the matrix-multiply rate of the same shapes, and one estimate per estimator on
-the digits VAE and on the sequence policy (max_length 5 and 8, every aggregation) batched by the
-harness against a naive loop (one surrogate call and one ``backward()`` through ``encode`` per
+the digits VAE and on the sequence policy (max_length 5 and 8, every aggregation) and of the IWAE
+bound's encoder gradient (pathwise, STL, DReG at K = 8 and 64) batched by the harness (for IWAE, by
+:mod:`bench.iwae`'s tensor dimensions) against a naive loop (one surrogate call and one ``backward()`` through ``encode`` per
 estimate, the estimator's own code on a one-replicate distribution). Rates are medians over rounds
 timed in alternation, with the spread over rounds."""
 
@@ -95,6 +96,26 @@ def estimator_row(workload: str, pname: str, popts: dict, ename: str, eopts: dic
     return row
 
 
+def iwae_row(estimator: str, K: int, reps: int, rounds: int, t: float, iterations: int) -> dict:
+    """The IWAE bound's encoder gradient (:mod:`bench.iwae`): ``reps`` estimates batched (replicates,
+    data and samples as tensor dimensions) against a loop of one estimate per iteration."""
+    from ..iwae import THETA, LinearGaussian
+    model = LinearGaussian()
+    gen = torch.Generator().manual_seed(0)
+
+    def loop():
+        for _ in range(iterations):
+            model.estimates(estimator, THETA, K, 1, gen)
+
+    rates = _alternating({"harness": lambda: reps / _median_seconds(lambda: model.estimates(estimator, THETA, K, reps, gen), t),
+                          "naive": lambda: iterations / _median_seconds(loop, t)}, rounds)
+    row = dict(workload="iwae (linear-Gaussian), one estimate", problem="iwae", estimator=estimator, n_samples=K,
+               n_replicates=reps, **rates)
+    row["harness_vs_naive"] = row["harness_per_s"] / row["naive_per_s"]
+    print(row, flush=True)
+    return row
+
+
 def workload_table(quick: bool) -> pd.DataFrame:
     rounds, t = (3, 0.1) if quick else (5, 0.3)
     rows = []
@@ -110,6 +131,9 @@ def workload_table(quick: bool) -> pd.DataFrame:
             rows.append(estimator_row(f"sequence_policy max_length {length}", "sequence_policy",
                                       {"max_length": length}, "group_advantage", opts, 4, 500 if quick else 2000,
                                       rounds, t, 20 if quick else 50))
+    for estimator in ("iwae", "stl", "dreg"):
+        for K in (8, 64):
+            rows.append(iwae_row(estimator, K, 20_000 if quick else 100_000, rounds, t, 20 if quick else 50))
     return pd.DataFrame(rows)
 
 

@@ -16,6 +16,9 @@ their success probabilities are close to ``linspace(0.05, 0.9, n_prompts)``. ``p
 subtracts ``length_penalty * length / max_length`` from either reward, so that length matters.
 ``problem.behaviour_shift`` makes the off-policy losses' pi_old a stale policy: the logits moved by
 that times a fixed standard normal table (``problem.behaviour_seed``); the objective stays E_q[r].
+``problem.behaviour_steps=k`` makes pi_old what a trainer's is, the policy k optimiser steps
+earlier: theta0 is the initialisation after k Adam steps (``problem.behaviour_lr``) on the exact
+objective, pi_old the initialisation's policy.
 ``problem.kl_beta`` regularises the objective towards a reference policy, ``pi_ref`` (the same
 network initialised from ``problem.ref_seed``): ``E_q[r] - kl_beta KL(q || pi_ref)`` per prompt,
 the KL by enumeration too; the distribution then offers the reference's token log-probabilities
@@ -182,6 +185,9 @@ class SequencePolicy(Problem):
         "behaviour_shift": number(0.0, minimum=0.0, doc="pi_old's logits: the policy's plus this times a fixed "
                                                          "standard normal table (off-policy losses' samples)"),
         "behaviour_seed": integer(2, minimum=0, doc="the seed of that table"),
+        "behaviour_steps": integer(0, minimum=0, maximum=1000,
+                                   doc="pi_old is the policy this many Adam steps (exact gradient) before theta0"),
+        "behaviour_lr": number(0.01, minimum=0.0, doc="the learning rate of those steps"),
         "init_seed": integer(0, minimum=0), "data_seed": integer(0, minimum=0),
     }
 
@@ -225,9 +231,32 @@ class SequencePolicy(Problem):
         else:
             self.target = torch.randint(1, V, (P, L), generator=d)
             self.rewards = (self.completions[None, :, :] == self.target[:, None, :]).double().mean(-1)
-        self._success0 = (q.T * self.rewards).sum(1)
+        raw = self.rewards
         if self.length_penalty:
             self.rewards = self.rewards - self.length_penalty * self._alive.sum(-1) / L
+        if self.behaviour_steps:
+            self._advance_past_behaviour()
+            with torch.no_grad():
+                q = self.distribution(self.encode(self._theta0)).log_prob(self.completions[:, None, :]).exp()
+        self._success0 = (q.T * raw).sum(1)  # each prompt's expected reward (success: verifier) at theta0
+
+    def _advance_past_behaviour(self):
+        """pi_old as a trainer's stale rollout policy: theta0 becomes the initialisation advanced by
+        ``behaviour_steps`` Adam steps on the exact objective (``behaviour_lr``), and pi_old is the
+        initialisation's policy, kept as the offset of its logits from theta0's (added to any
+        ``behaviour_shift`` table). The objective and its exact gradient are then those at the new
+        theta0; in training the offset stays fixed (a set shift of the logits from there on)."""
+        start = {k: v.clone() for k, v in self._theta0.items()}
+        theta = {k: v.clone().requires_grad_(True) for k, v in start.items()}
+        optimiser = torch.optim.Adam(theta.values(), lr=self.behaviour_lr)
+        for _ in range(self.behaviour_steps):
+            optimiser.zero_grad()
+            (-self.expected_cost(self.distribution(self.encode(theta))).sum()).backward()  # a reward: ascend
+            optimiser.step()
+        self._theta0 = {k: v.detach() for k, v in theta.items()}
+        with torch.no_grad():
+            offset = self.encode(start)["logits"] - self.encode(self._theta0)["logits"]
+        self._behaviour_offset = offset if self._behaviour_offset is None else self._behaviour_offset + offset
 
     def _initial_theta(self, seed: int) -> dict[str, torch.Tensor]:
         P, L, V, h = self.n_prompts, self.max_length, self.vocab, self.hidden

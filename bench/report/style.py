@@ -2,8 +2,8 @@
 facet grid every figure draws on.
 
 ``LOOKS`` pins the look of every preset's label (as ``Estimator.describe()`` writes it), chosen so
-that estimators sharing a figure do not look alike: no two share a colour (a test), and no two are
-closer than 26 in CIELAB (the smallest distance, rebar and relax, which also differ in marker). A label with
+that estimators sharing a figure do not look alike: no two share a colour (a test); the closest
+pairs are about 15 apart in CIELAB and differ in marker. A label with
 other options of a pinned estimator (``score_function_baseline(baseline=ema, decay=0.99)``) gets its
 family's colour and a marker chosen from its text; any other label (a new estimator) a colour that
 no pinned label uses and a marker, both chosen from its text, so the look of a label never depends
@@ -29,7 +29,11 @@ LOOKS = {
     "reinforce_plus_plus": ("#00e100", "o"), "reinforce_plus_plus_baseline": ("#c369ff", "h"),
     "opo": ("#780069", "D"), "remax": ("#4b3c5a", "*"), "gpg": ("#781e00", "X"),
     "score_function_delta": ("#e6ab02", "p"), "score_function_delta(coefficient=loo)": ("#a6761d", "X"),
-    "gumbel_rao": ("#1b9e77", "^"),
+    "gumbel_rao": ("#1b9e77", "^"), "double_cv": ("#007878", "*"),
+    # RLOO's off-policy losses (group_off_policy, group_off_policy_steps) share their figures
+    "rloo+is_sequence": ("#961ef0", "P"), "rloo+ppo_clip": ("#f0005a", "o"), "rloo+dual_clip": ("#b400b4", "s"),
+    "rloo+gspo": ("#003c3c", "D"), "rloo+cispo": ("#003cf0", "^"), "rloo+sapo": ("#3c003c", "v"),
+    "rloo+geo_mean": ("#3c1e00", "X"),
 }
 # The colour of an estimator's labels with options other than a preset's, by estimator name.
 FAMILY = {"score_function_baseline": "#1f77b4", "group_advantage": "#ff7f0e"}

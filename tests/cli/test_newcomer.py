@@ -87,3 +87,29 @@ def test_noisy_timings_are_flagged_and_long_ones_read_in_ms_and_s():
 def test_the_regenerating_commands_say_how_to_update_the_committed_files(module):
     r = run_module(module, "--help")
     assert r.returncode == 0 and "--update-committed" in r.stdout
+
+
+def test_an_incremental_reference_runs_only_the_new_jobs(tmp_path):
+    """``bench.reference --incremental`` seeds a sweep folder with a committed ``results.csv`` (no job
+    folders, as git keeps it): the sweep with resume=true keeps both committed jobs, byte for byte in
+    their numbers, and runs only the job the preset gained; the seeds are removed afterwards."""
+    from bench.results import read_table
+    from tests.helpers import run_cli
+
+    first, committed, second = tmp_path / "first", tmp_path / "committed", tmp_path / "second"
+    common = ["problem=gaussian_quadratic", "n_replicates=300", "timing=false", "progress=false"]
+    r = run_cli("-m", "estimator=score_function,reparameterization", *common, f"hydra.sweep.dir={first}")
+    assert r.returncode == 0, r.stderr
+    committed.mkdir()
+    (committed / "results.csv").write_bytes((first / "results.csv").read_bytes())
+    assert reference.seed_from_committed(committed, second) == 2
+    r = run_cli("-m", "estimator=score_function,reparameterization,measure_valued", *common,
+                f"hydra.sweep.dir={second}", "resume=true")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("resumed: result file kept") == 2, r.stdout
+    reference.drop_seeds(second)
+    assert not list((second / "superseded").glob("committed-*"))
+    old, new = read_table(committed / "results.csv"), read_table(second / "results.csv")
+    assert sorted(new["estimator"].unique()) == ["measure_valued", "reparameterization", "score_function"]
+    kept = new[new["estimator"] != "measure_valued"].sort_values(["estimator", "param"])["variance"].to_numpy()
+    assert (kept == old.sort_values(["estimator", "param"])["variance"].to_numpy()).all()

@@ -313,7 +313,7 @@ def test_kl_options_are_checked():
 
 # --- Off-policy losses: samples from a stale policy ---------------------------------------------
 
-OFF_POLICY = ("is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo")
+OFF_POLICY = ("is_sequence", "ppo_clip", "dual_clip", "gspo", "cispo", "sapo", "geo_mean")
 
 
 def test_every_off_policy_loss_is_the_on_policy_gradient_when_pi_old_is_pi():

@@ -109,3 +109,61 @@ def test_kl_estimators_are_verls_kl_penalty(ours, theirs):
     torch.testing.assert_close(mine, verl, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(torch.autograd.grad(mine.sum(), log_q)[0], torch.autograd.grad(verl.sum(), log_q)[0],
                                rtol=1e-12, atol=1e-12)
+
+
+# verl's policy losses by this benchmark's ``policy_loss`` (its ``vanilla`` always applies the dual clip).
+VERL_LOSSES = {"dual_clip": "vanilla", "gspo": "gspo", "cispo": "cispo", "sapo": "sapo", "geo_mean": "geo_mean"}
+
+
+def _actor_config():
+    from verl.workers.config.actor import ActorConfig
+    return ActorConfig(strategy="fsdp", ppo_micro_batch_size_per_gpu=1, rollout_n=G, clip_ratio=0.2,
+                       clip_ratio_low=0.2, clip_ratio_high=0.28, clip_ratio_c=3.0, tau_pos=1.0, tau_neg=1.05)
+
+
+@pytest.mark.parametrize("reward", ["verifier", "match"])
+@pytest.mark.parametrize("loss", sorted(VERL_LOSSES))
+def test_each_off_policy_loss_is_verls(loss, reward):
+    """G completions per prompt drawn from a stale pi_old (behaviour_shift 0.5, so that ratios leave
+    the clip), GRPO's advantages: the gradient of this benchmark's off-policy surrogate is P times that
+    of minus verl's ``compute_policy_loss_<name>`` (clip 0.2 / 0.28, SAPO's temperatures 1 / 1.05)."""
+    problem = make_problem("sequence_policy", reward=reward, behaviour_shift=0.5)
+    logits = problem.encode(problem.init_params("cpu", torch.float64))["logits"].detach().requires_grad_(True)
+    dist = problem.distribution({"logits": logits})
+    old = dist.behaviour()
+    x = Sampler.seeded(4, "cpu").sample(old, G)
+    aggregation = "token_mean" if loss in ("dual_clip", "gspo", "cispo") else "seq_mean_token_mean"
+    estimator = build_estimator({**preset("estimator", "grpo"), "aggregation": aggregation, "policy_loss": loss,
+                                 "clip_low": 0.2, "clip_high": 0.28})
+    assert estimator.conforms_to().startswith(f"verl {core_version()}")
+
+    class Fixed(Sampler):
+        def sample(self, d, n):
+            return x
+
+    cost = lambda s: problem.cost(s).double()  # noqa: E731
+    ours = torch.autograd.grad(estimator.surrogate(dist, cost, G, Fixed(), None).sum(), logits)[0]
+    flat = lambda t: t.transpose(0, 1).reshape(-1, *t.shape[2:])  # noqa: E731
+    mask = flat(dist.alive(x)).double()
+    a = estimator.advantages(cost(x), prompt_dims=1, lengths=dist.sequence_lengths(x))
+    fn = core.get_policy_loss_fn(VERL_LOSSES[loss])
+    verl_loss, _ = fn(old_log_prob=flat(old.token_log_prob(x)).detach(), log_prob=flat(dist.token_log_prob(x)),
+                      advantages=flat(a)[:, None] * mask, response_mask=mask,
+                      loss_agg_mode=VERL_MODES[aggregation], config=_actor_config())
+    verl = torch.autograd.grad(-problem.n_prompts * verl_loss, logits)[0]
+    assert ours.abs().max() > 1e-3  # a gradient that could disagree
+    torch.testing.assert_close(ours, verl, rtol=1e-6, atol=1e-9)
+
+
+def core_version() -> str:
+    import verl
+    return verl.__version__
+
+
+def test_the_version_recorded_in_rows_is_the_one_tested():
+    """A row's ``conforms_to`` names the verl version these tests ran against: the installed one."""
+    from estimators.group_advantage import VERL_VERSION
+    assert core_version() == VERL_VERSION
+    assert build("estimator", "grpo").conforms_to() == (f"verl {VERL_VERSION}: compute_grpo_outcome_advantage, "
+                                                       "agg_loss(seq-mean-token-mean)")
+    assert build("estimator", "bnpo").conforms_to() == ""  # TRL's loss, not verl's

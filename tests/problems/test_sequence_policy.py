@@ -120,3 +120,23 @@ def test_kl_regularised_objective_against_monte_carlo_and_finite_differences():
     torch.testing.assert_close(grad, fd, rtol=1e-6, atol=1e-8)
     plain = make_problem("sequence_policy")
     assert "reference_policy" not in capabilities(plain.distribution(plain.encode(plain.init_params("cpu", torch.float64))))
+
+
+def test_behaviour_steps_make_pi_old_the_policy_k_adam_steps_earlier():
+    """behaviour_steps=1: Adam's first step moves every weight by lr g / (|g| + eps) (its bias-
+    corrected m and sqrt(v) are g and |g|; eps = 1e-8), g the exact objective's gradient, so theta0 is
+    the initialisation moved up it; pi_old's logits are the initialisation's; more steps raise the
+    objective."""
+    plain = make_problem("sequence_policy")
+    start = plain.init_params("cpu", torch.float64)
+    theta = {k: v.clone().requires_grad_(True) for k, v in start.items()}
+    grads = torch.autograd.grad(plain.expected_cost(plain.distribution(plain.encode(theta))).sum(), list(theta.values()))
+    one = make_problem("sequence_policy", behaviour_steps=1, behaviour_lr=0.01)
+    moved = one.init_params("cpu", torch.float64)
+    for (k, v), g in zip(start.items(), grads):
+        torch.testing.assert_close(moved[k], v + 0.01 * g / (g.abs() + 1e-8), rtol=0, atol=1e-12, msg=k)
+    old = one.distribution(one.encode(moved)).behaviour()
+    torch.testing.assert_close(old.logits, plain.encode(start)["logits"], rtol=0, atol=1e-12)
+    values = [float(p.expected_cost(p.distribution(p.encode(p.init_params("cpu", torch.float64)))).sum())
+              for p in (plain, one, make_problem("sequence_policy", behaviour_steps=8))]
+    assert values == sorted(values) and values[0] < values[-1]
