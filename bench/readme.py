@@ -425,7 +425,7 @@ MACHINE_COLUMNS = frozenset({
     "harness ÷ closed", "compiled ÷ closed", "harness ÷ peer", "compiled ÷ peer", "spread (harness)", "compile (s)",
     "peer's jit (s)", "the question's loop (run-steps/s)", "batched trainer (run-steps/s)", "ratio", "run-steps/s",
     "compares with a false alarm", "benchmarks falsely flagged", "2x slowdown flagged", "exact gradients /s",
-    "GFLOP/s", "matmul GFLOP/s", "enumeration ÷ matmul time", "spread"})
+    "GFLOP/s", "matmul GFLOP/s", "enumeration ÷ matmul time", "spread", "ceiling ÷ naive", "harness ÷ ceiling"})
 MACHINE_LINES = ("torch ", "Memory:", "Peak GPU memory")
 _CELL = re.compile(r"(?<!\\)\|")
 

@@ -23,7 +23,7 @@ from .methods import _alternating, _median_seconds
 
 VAE = {"variables": 12, "n_data": 64}
 VAE_ESTIMATORS = ("score_function", "score_function_loo", "arm", "disarm", "rebar", "relax", "gumbel_softmax",
-                  "straight_through", "gumbel_rao", "reinmax", "indecater")
+                  "straight_through", "gumbel_rao", "reinmax", "indecater", "double_cv")
 AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm", "token_mean",
                 "token_mean_microbatch", "token_sum")
 
@@ -59,6 +59,23 @@ def enumeration_row(n_data: int, rounds: int, t: float) -> dict:
                 enumeration_vs_matmul=rates["matmul_per_s"] / rates["enumeration_per_s"], **rates)
 
 
+def elementwise_rate(t: float) -> float:
+    """Elements per second of one elementwise pass (softplus, float32) over 2^24 values: the
+    machine's memory-bound rate, the unit of the ceilings below."""
+    x = torch.randn(2**24)
+    return x.numel() / _median_seconds(lambda: torch.nn.functional.softplus(x), t)
+
+
+def touched_per_estimate(problem, n: int) -> int:
+    """The values one estimate cannot avoid touching once: the cost's per-sample output layer (the
+    digits VAE: n samples x N images x 64 pixels of decoder logits) or the distribution's parameters
+    the harness replicates per estimate (the sequence policy's logit table)."""
+    if problem.name == "digits_vae":
+        return n * problem.n_data * 64
+    theta = problem.init_params("cpu", torch.float32)
+    return sum(v.numel() for v in problem.encode({k: v.unsqueeze(0) for k, v in theta.items()}).values())
+
+
 def naive_surrogate_rate(problem, estimator, n_samples: int, iterations: int, t: float) -> float:
     """Estimates per second of a loop: one estimate per iteration, the estimator's surrogate on a
     one-replicate distribution and one backward() through encode to theta."""
@@ -79,7 +96,10 @@ def naive_surrogate_rate(problem, estimator, n_samples: int, iterations: int, t:
 
 
 def estimator_row(workload: str, pname: str, popts: dict, ename: str, eopts: dict, n: int, reps: int,
-                  rounds: int, t: float, iterations: int) -> dict:
+                  rounds: int, t: float, iterations: int, elements_per_s: float) -> dict:
+    """The harness and the naive loop, and the ceiling: estimates per second if an estimate cost one
+    elementwise pass over :func:`touched_per_estimate` values and nothing else (``ceiling_vs_naive``
+    above 100 is where the >= 100x goal is possible at all; ``harness_vs_ceiling`` how near it is)."""
     problem = make_problem(pname, popts)
     new = lambda: make_estimator(ename, eopts) if eopts else build("estimator", ename)  # noqa: E731 (a preset name)
     estimator = new()
@@ -92,6 +112,10 @@ def estimator_row(workload: str, pname: str, popts: dict, ename: str, eopts: dic
     row = dict(workload=workload, problem=pname, estimator=estimator.describe(), n_samples=n, n_replicates=reps,
                **{f"problem.{k}": v for k, v in popts.items()}, **rates)
     row["harness_vs_naive"] = row["harness_per_s"] / row["naive_per_s"]
+    row["touched_per_estimate"] = touched_per_estimate(problem, n)
+    row["ceiling_per_s"] = elements_per_s / row["touched_per_estimate"]
+    row["ceiling_vs_naive"] = row["ceiling_per_s"] / row["naive_per_s"]
+    row["harness_vs_ceiling"] = row["harness_per_s"] / row["ceiling_per_s"]
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     return row
 
@@ -119,22 +143,28 @@ def iwae_row(estimator: str, K: int, reps: int, rounds: int, t: float, iteration
 def workload_table(quick: bool) -> pd.DataFrame:
     rounds, t = (3, 0.1) if quick else (5, 0.3)
     rows = []
+    elements_per_s = elementwise_rate(t)
+    print(f"one elementwise pass: {elements_per_s:.3g} values/s", flush=True)
     for N in (64, 200):
         rows.append(enumeration_row(N, rounds, t))
         print(rows[-1], flush=True)
     for ename in VAE_ESTIMATORS:
         rows.append(estimator_row("digits_vae, one estimate", "digits_vae", VAE, ename, {}, 2,
-                                  500 if quick else 2000, rounds, t, 20 if quick else 50))
+                                  500 if quick else 2000, rounds, t, 20 if quick else 50, elements_per_s))
     for length in (5, 8):
         for agg in AGGREGATIONS:
             opts = {"center": "mean", "scale": "group", "aggregation": agg}
             rows.append(estimator_row(f"sequence_policy max_length {length}", "sequence_policy",
                                       {"max_length": length}, "group_advantage", opts, 4, 500 if quick else 2000,
-                                      rounds, t, 20 if quick else 50))
+                                      rounds, t, 20 if quick else 50, elements_per_s))
     for estimator in ("iwae", "stl", "dreg"):
         for K in (8, 64):
             rows.append(iwae_row(estimator, K, 20_000 if quick else 100_000, rounds, t, 20 if quick else 50))
     return pd.DataFrame(rows)
+
+
+def _ratio(v) -> str:
+    return "" if pd.isna(v) else f"{v:.2g}"
 
 
 def workload_markdown(df: pd.DataFrame) -> str:
@@ -150,5 +180,8 @@ def workload_markdown(df: pd.DataFrame) -> str:
         "workload": est["workload"], "estimator": est["estimator"], "n": est["n_samples"],
         "naive loop /s": est["naive_per_s"].map("{:.3g}".format), "harness /s": est["harness_per_s"].map("{:.3g}".format),
         "harness ÷ naive": est["harness_vs_naive"].map("{:.2g}".format),
-        "spread (harness)": est["harness_spread"].map("{:.0%}".format)}).to_markdown(index=False)
+        "spread (harness)": est["harness_spread"].map("{:.0%}".format),
+        "ceiling ÷ naive": est.get("ceiling_vs_naive", pd.Series(float("nan"), est.index)).map(_ratio),
+        "harness ÷ ceiling": est.get("harness_vs_ceiling", pd.Series(float("nan"), est.index)).map(_ratio),
+    }).to_markdown(index=False)
     return part1 + "\n\n" + part2

@@ -178,8 +178,10 @@ class DigitsVAE(Problem):
         codes = self.codes(logits)
         q = torch.exp(self._log_q(logits, codes))  # [..., S, N, K^L]
         decoded = _forward(self._decoder(logits, detach=False), codes, "dec")  # [S', K^L, 64]
-        nll = torch.nn.functional.softplus(decoded).sum(-1, keepdim=True) - decoded @ x.to(logits).T  # [S', K^L, N]
-        return (q * nll.transpose(-1, -2)).sum(-1)
+        # -log p(x_n | code) laid out [S', N, K^L] as q is (x @ decoded^T, not its transpose), so that
+        # the last product and sum run along contiguous rows
+        nll = torch.nn.functional.softplus(decoded).sum(-1).unsqueeze(-2) - x.to(logits) @ decoded.transpose(-1, -2)
+        return (q * nll).sum(-1)
 
     def expected_cost(self, dist):
         return self.expected_nll(dist.base_dist.logits, self.x_train)

@@ -4,6 +4,7 @@ divergence is a status, and the command line."""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -188,3 +189,32 @@ def test_the_problems_curve_metrics_are_logged_per_run():
     plain = train(make_problem("gaussian_quadratic"), make_estimator("exact"), {"name": "sgd", "lr": 0.1},
                   n_samples=1, steps=2, n_seeds=1)
     assert not [c for c in plain.curves if c.startswith("metric.")]
+
+
+def test_an_incremental_reference_keeps_training_jobs_and_renumbers_their_curves(tmp_path):
+    """A committed training reference (results.csv and the gathered curves, no job folders) seeded
+    into a sweep that gains an estimator in front: the two committed jobs are kept (their curves
+    unchanged) under their new job numbers, in the results and in the curves alike."""
+    from bench import reference
+
+    first, committed, second = tmp_path / "first", tmp_path / "committed", tmp_path / "second"
+    r = run_module("bench.train", "-m", "estimator=score_function,reparameterization", *FAST,
+                   f"hydra.sweep.dir={first}")
+    assert r.returncode == 0, r.stderr
+    committed.mkdir()
+    for name in ("results.csv", "curves.csv", "variance_curves.csv"):
+        (committed / name).write_bytes((first / name).read_bytes())
+    assert reference.seed_from_committed(committed, second) == 2
+    r = run_module("bench.train", "-m", "estimator=measure_valued,score_function,reparameterization", *FAST,
+                   f"hydra.sweep.dir={second}", "resume=true")
+    assert r.returncode == 0, r.stderr
+    assert sum("resumed" in line for line in r.stdout.splitlines()) == 2, r.stdout
+    results, curves = pd.read_csv(second / "results.csv"), pd.read_csv(second / "curves.csv")
+    jobs = results.groupby("estimator")["job"].first()
+    assert jobs.to_dict() == {"measure_valued": 0, "score_function": 1, "reparameterization": 2}
+    assert (curves.groupby("estimator")["job"].unique().map(list).to_dict()
+            == {"measure_valued": [0], "score_function": [1], "reparameterization": [2]})
+    old = pd.read_csv(first / "curves.csv")
+    for estimator in ("score_function", "reparameterization"):
+        np.testing.assert_array_equal(curves[curves["estimator"] == estimator]["objective"].to_numpy(),
+                                      old[old["estimator"] == estimator]["objective"].to_numpy())
