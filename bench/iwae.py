@@ -192,14 +192,14 @@ def summarise(model: LinearGaussian, estimator: str, theta, K: int, R: int, seed
     exact = (model.exact_gradient(theta, K) if exact is None else exact).numpy()
     mean, sd = g.mean(0), g.std(0, ddof=1)
     snr = lambda v: np.abs(v.mean(0)) / v.std(0, ddof=1)  # noqa: E731
-    snr_se = _jackknife_se(g, snr)
+    snr_values, snr_se = snr(g), _jackknife_se(g, snr)
     total_var = lambda v: np.atleast_1d(v.var(0, ddof=1).sum())  # noqa: E731
     p = bias_test(g, exact)
     common = dict(estimator=estimator, K=K, n_replicates=R, n_data=model.n_data, seed=seed,
                   theta=",".join(f"{t:.6g}" for t in theta), bias_p_value=p, bias_significant=bool(p < 0.001)
                   if np.isfinite(p) else None)
     rows = [dict(common, param=name, mean=mean[i], mean_se=sd[i] / math.sqrt(R), exact=exact[i],
-                 variance=sd[i] ** 2, snr=snr(g)[i], snr_se=snr_se[i]) for i, name in enumerate(PARAMS)]
+                 variance=sd[i] ** 2, snr=snr_values[i], snr_se=snr_se[i]) for i, name in enumerate(PARAMS)]
     rows.append(dict(common, param="total", mean=float("nan"), mean_se=float("nan"),
                      exact=float(np.linalg.norm(exact)), variance=total_var(g)[0],
                      variance_se=_jackknife_se(g, total_var)[0], snr=float("nan"), snr_se=float("nan")))

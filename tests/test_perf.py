@@ -66,3 +66,19 @@ def test_chunk_sweep_times_every_method_at_each_chunk():
     df = perf.chunk_sweep("cpu", peers=False, exponents=(10, 12), n_replicates=5000)
     assert list(df["chunk_elements"]) == [1024, 4096]
     assert (df[["harness_per_s", "compiled_per_s", "closed_form_per_s"]] > 0).all().all()
+
+
+def test_the_workloads_rows_run_and_their_ceilings_count_what_an_estimate_touches():
+    from bench.perf.workloads import estimator_row, iwae_row, touched_per_estimate, workload_markdown
+    assert touched_per_estimate(make_problem("digits_vae", {"n_data": 16}), 2) == 2 * 16 * 64
+    assert touched_per_estimate(make_problem("sequence_policy"), 4) == 4 * 5 * 5 * 4  # P x L x (V + 1) x V logits
+    rows = [estimator_row("digits_vae, one estimate", "digits_vae", {"n_data": 8}, "double_cv", {}, 2, 50, 1, 0.01, 2,
+                          elements_per_s=1e9),
+            iwae_row("dreg", 4, 200, 1, 0.01, 2)]
+    for row in rows:
+        assert row["harness_per_s"] > 0 and row["naive_per_s"] > 0
+    assert rows[0]["ceiling_per_s"] == 1e9 / (2 * 8 * 64)
+    table = workload_markdown(pd.DataFrame([{"workload": "digits_vae exact gradient", "n_data": 64, "codes": 4096,
+                                             "enumeration_per_s": 1.0, "enumeration_gflops": 1.0, "matmul_gflops": 1.0,
+                                             "enumeration_vs_matmul": 1.0, "enumeration_spread": 0.1}, *rows]))
+    assert "ceiling ÷ naive" in table and "iwae" in table

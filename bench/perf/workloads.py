@@ -2,9 +2,9 @@
 enumeration against the matrix-multiply rate of the same shapes, and one estimate per estimator on
 the digits VAE and on the sequence policy (max_length 5 and 8, every aggregation) and of the IWAE
 bound's encoder gradient (pathwise, STL, DReG at K = 8 and 64) batched by the harness (for IWAE, by
-:mod:`bench.iwae`'s tensor dimensions) against a naive loop (one surrogate call and one ``backward()`` through ``encode`` per
-estimate, the estimator's own code on a one-replicate distribution). Rates are medians over rounds
-timed in alternation, with the spread over rounds."""
+:mod:`bench.iwae`'s tensor dimensions) against a naive loop (one surrogate call and one
+``backward()`` through ``encode`` per estimate, the estimator's own code on a one-replicate
+distribution). Rates are medians over rounds timed in alternation, with the spread over rounds."""
 
 from __future__ import annotations
 
@@ -131,7 +131,10 @@ def iwae_row(estimator: str, K: int, reps: int, rounds: int, t: float, iteration
         for _ in range(iterations):
             model.estimates(estimator, THETA, K, 1, gen)
 
-    rates = _alternating({"harness": lambda: reps / _median_seconds(lambda: model.estimates(estimator, THETA, K, reps, gen), t),
+    def batched():
+        model.estimates(estimator, THETA, K, reps, gen)
+
+    rates = _alternating({"harness": lambda: reps / _median_seconds(batched, t),
                           "naive": lambda: iterations / _median_seconds(loop, t)}, rounds)
     row = dict(workload="iwae (linear-Gaussian), one estimate", problem="iwae", estimator=estimator, n_samples=K,
                n_replicates=reps, **rates)
