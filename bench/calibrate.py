@@ -151,13 +151,10 @@ def _harness(case: Case, estimator: Estimator, n_seeds: int) -> Harness:
     problem = make_problem(case.problem, case.problem_options)
     theta = {k: v.expand(n_seeds, *v.shape[1:]).clone()
              for k, v in with_runs(None, problem, "cpu", torch.float32).items()}
-    chunk_elements = 2**21
-    if case.chunk_replicates is not None:
-        one = Harness(problem, estimator, n_samples=case.n_samples)  # sizes one replicate's elements
-        per = case.n_samples * estimator.elements_per_sample(problem.distribution(
-            {k: v[:1].unsqueeze(0) for k, v in one.phi0.items()}), one.cost)
-        chunk_elements = case.chunk_replicates * per * n_seeds
-    return Harness(problem, estimator, n_samples=case.n_samples, theta=theta, chunk_elements=chunk_elements)
+    harness = Harness(problem, estimator, n_samples=case.n_samples, theta=theta, chunk_elements=2**21)
+    if case.chunk_replicates is not None:  # the case's own chunking (the statistics must hold whatever it is)
+        harness.chunk = case.chunk_replicates
+    return harness
 
 
 def _totals(m) -> pd.DataFrame:

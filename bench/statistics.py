@@ -268,11 +268,12 @@ class GradientMoments:
                 n: torch.Tensor | None = None) -> ChunkSums:
         """The :class:`ChunkSums` of a chunk whose first replicate sits at ``phase`` in its batch
         (``squares``: ``d * d`` unless theta is phi; ``n``: a 0/1 weight per replicate, ``[S, C]``,
-        when some are left out). Summed in the chunk's dtype, returned in float64; a pure function
+        when some are left out). Summed in the chunk's dtype (pairwise; a float64 sum of a float32
+        chunk casts every value first and ran 50x slower), returned in float64; a pure function
         of its inputs, so the harness's compiled chunk step includes it."""
         sq = q if squares is None else squares
         return ChunkSums(self._segments_of(d, q, phase, n), None if squares is None else squares.sum(2),
-                         (d * sq).sum(2, dtype=torch.float64), (sq * sq).sum(2, dtype=torch.float64), d.shape[2])
+                         (d * sq).sum(2).double(), (sq * sq).sum(2).double(), d.shape[2])
 
     def joined_sums(self, ds: list[torch.Tensor], phase: int) -> ChunkSums:
         """:meth:`sums_of` of ``d = cat(ds, 1)`` and ``q = d * d`` (theta = phi), made part by part
@@ -281,8 +282,8 @@ class GradientMoments:
         per_part = [self._segments_of(d, sq, phase) for d, sq in zip(ds, squares)]
         segments = [Segment(seg.first, seg.count, torch.cat([p[i].d for p in per_part], 2),
                             torch.cat([p[i].q for p in per_part], 2), seg.n) for i, seg in enumerate(per_part[0])]
-        cubes = torch.cat([(d * sq).sum(2, dtype=torch.float64) for d, sq in zip(ds, squares)], 1)
-        fourths = torch.cat([(sq * sq).sum(2, dtype=torch.float64) for sq in squares], 1)
+        cubes = torch.cat([(d * sq).sum(2).double() for d, sq in zip(ds, squares)], 1)
+        fourths = torch.cat([(sq * sq).sum(2).double() for sq in squares], 1)
         return ChunkSums(segments, None, cubes, fourths, ds[0].shape[2])
 
     @staticmethod

@@ -224,8 +224,9 @@ class Estimator(Configurable):
         return self.evals_per_sample * n_samples
 
     def elements_per_sample(self, dist: D.Distribution, cost: Cost | None = None) -> int:
-        """Tensor elements one sample touches (what the harness's chunks are sized by): by default
-        the event's size times the evaluations of f per sample."""
+        """Tensor elements one sample touches per entry of the distribution's batch (what the
+        harness's chunks are sized by, times the batch entries of one estimate: prompts, images): by
+        default the event's size times the evaluations of f per sample."""
         event = max(1, math.prod(dist.event_shape))
         return max(1, self.evals_per_estimate(1, dist)) * event
 

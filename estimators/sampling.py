@@ -165,7 +165,7 @@ class Sampler:
         return torch._sample_dirichlet(concentration, generator=self.generator)
 
     def gumbel(self, shape, like: torch.Tensor) -> torch.Tensor:
-        return -torch.log(-torch.log(self.uniform(shape, like)))
+        return torch.log(self.uniform(shape, like)).neg_().log_().neg_()  # -log(-log u); the uniforms kept
 
     @staticmethod
     def full_shape(dist: D.Distribution, n: int) -> torch.Size:

@@ -24,6 +24,7 @@ from .methods import _alternating, _median_seconds
 VAE = {"variables": 12, "n_data": 64}
 VAE_ESTIMATORS = ("score_function", "score_function_loo", "arm", "disarm", "rebar", "relax", "gumbel_softmax",
                   "straight_through", "gumbel_rao", "reinmax", "indecater", "double_cv")
+SEQUENCE_REPLICATES = 100_000  # the n_replicates of the group experiments (conf/experiment/group_*.yaml)
 AGGREGATIONS = ("seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm", "token_mean",
                 "token_mean_microbatch", "token_sum")
 
@@ -158,7 +159,8 @@ def workload_table(quick: bool) -> pd.DataFrame:
         for agg in AGGREGATIONS:
             opts = {"center": "mean", "scale": "group", "aggregation": agg}
             rows.append(estimator_row(f"sequence_policy max_length {length}", "sequence_policy",
-                                      {"max_length": length}, "group_advantage", opts, 4, 500 if quick else 2000,
+                                      {"max_length": length}, "group_advantage", opts, 4,
+                                      20_000 if quick else SEQUENCE_REPLICATES,
                                       rounds, t, 20 if quick else 50, elements_per_s))
     for estimator in ("iwae", "stl", "dreg"):
         for K in (8, 64):

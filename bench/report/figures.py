@@ -340,9 +340,11 @@ def fig_direction(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[
     g = facet_grid(long, "metric", row="panel", hue="label", height=3.2, col_order=metrics, row_order=order)
     g.map_dataframe(sns.lineplot, x=x, y="value", errorbar=None)
     n = np.array(sorted(ok[x].unique()), dtype=float)
+    # n_samples is a group's size G only where a group estimator is swept (its centring is a column)
+    grouped = x == "n_samples" and "estimator.center" in ok and ok["estimator.center"].notna().any()
     for (panel, metric), ax in g.axes_dict.items():
         if x == "n_samples":
-            ax.set(xscale="log", xlabel="n_samples (the group size G)", ylabel=metric)
+            ax.set(xscale="log", xlabel="n_samples (the group size G)" if grouped else "n_samples", ylabel=metric)
             _log_ticks(ax, "x", n)
         else:
             ax.set(xlabel=x, ylabel=metric)
@@ -352,10 +354,10 @@ def fig_direction(df: pd.DataFrame, exact: pd.DataFrame | None = None) -> tuple[
             ax.set_ylim(bottom=0)  # a bias in standard errors is never negative
         else:
             ax.axhline(1.0, color="k", ls=":", lw=1)
-        if metric == metrics[2] and x == "n_samples":
+        if metric == metrics[2] and grouped:
             ax.plot(n, (n - 1) / n, "k--", lw=1)
     refs = [_reference("3.29 standard errors (left) / 1, the exact value (others)", color="k", ls=":", lw=1)]
-    if x == "n_samples":
+    if grouped:
         refs.append(_reference("(G-1)/G: mean-centring that includes the sample itself", color="k", ls="--", lw=1))
     fig = _finish(g, extra_handles=refs)
     return fig, "total over theta; the mean of n_replicates estimates" + (f"; {_panels_note(extra)}" if extra else "")

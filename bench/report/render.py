@@ -95,7 +95,17 @@ def _summary(report: Report) -> str:
     df = report.df
     n_jobs = df.drop_duplicates(["source", "job"]).shape[0] if "job" in df else len(df)
     runs = f", {df.groupby(['source', 'job', 'run']).ngroups} runs" if report.kind == "training" else ""
-    return f"{n_jobs} jobs{runs} from {', '.join(sorted(df['source'].unique()))}"
+    return f"{n_jobs} jobs{runs} from {', '.join(sorted(_shown(s) for s in df['source'].unique()))}"
+
+
+def _shown(source: str) -> str:
+    """A source path relative to the working directory where it lies under it (so that a committed
+    report names no machine's folders)."""
+    path = Path(source)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return source
 
 
 def write_markdown(report: Report) -> Path:

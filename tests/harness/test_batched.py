@@ -8,6 +8,7 @@ from torch import distributions as D
 
 from bench.geometry import replicate, with_runs
 from bench.harness import Harness, measure_estimates as measure
+from bench.presets import build
 from bench.problems import make_problem
 from bench.problems.base import Problem
 from bench.statistics import GradientMoments, Projection
@@ -259,3 +260,22 @@ def test_moments_need_two_replicates():
     mom.update(torch.ones(1, 2, 1))
     rows, messages = mom.result(None, dtype=torch.float32)[0]
     assert math.isnan(rows[0]["variance"]) and "fewer than 2" in messages[0]
+
+
+def test_a_chunk_counts_every_batch_entry_and_its_phi_estimates():
+    """The digits VAE's estimate samples codes for each of its images and the sequence policy's a
+    completion for each prompt: a chunk's sampled values count all of them; and the phi-space
+    estimates (the sequence policy's 400-entry logit table per replicate) are bounded too."""
+    from bench.harness import chunk_replicates
+
+    assert chunk_replicates(2**19, 1, sampled=4, n_phi=2) == 2**17
+    assert chunk_replicates(2**19, 2, sampled=4, n_phi=2) == 2**16  # over all runs
+    assert chunk_replicates(2**19, 1, sampled=80, n_phi=400) == 2**20 // 400  # the phi bound binds
+    assert chunk_replicates(100, 1, sampled=1000, n_phi=1) == 1
+    vae = make_problem("digits_vae", {"variables": 12, "n_data": 64})
+    h = Harness(vae, make_estimator("score_function"), n_samples=2)
+    assert h.chunk == 2**19 // (2 * 12 * 64)  # 64 images of 12 bits per sample
+    seq = make_problem("sequence_policy")  # 4 prompts, 5 tokens of 4: 80 noise values a sample
+    h = Harness(seq, build("estimator", "rloo"), n_samples=4)
+    assert h.projection.n_phi == 4 * 5 * 5 * 4 and h.chunk == 2**20 // 400
+
